@@ -1,0 +1,46 @@
+//! `tern`: the command-line tool. Each subcommand lives in its own file.
+
+mod args;
+mod inspect;
+
+use args::Args;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+tern: run 1-bit / ternary LLMs on CPUs
+
+usage: tern <command> [options]
+
+commands:
+  inspect FILE [--json] [--full-arrays]   describe a GGUF file: metadata, tensors, sizes
+  inspect --system                        CPU features found and kernels chosen
+  version                                 print the version
+
+Run `tern <command> --help` for a command's options.";
+
+fn main() -> ExitCode {
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.is_empty() || matches!(argv[0].as_str(), "-h" | "--help" | "help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let command = argv.remove(0);
+    let args = Args::new(argv);
+    let result = match command.as_str() {
+        "inspect" => inspect::run(args),
+        "version" | "--version" | "-V" => {
+            println!("tern {}", tern::VERSION);
+            Ok(())
+        }
+        other => Err(tern::Error::invalid(format!(
+            "unknown command '{other}'\n\n{USAGE}"
+        ))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tern {command}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

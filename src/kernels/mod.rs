@@ -1,0 +1,5 @@
+//! Compute kernels and the machinery that picks them. This module knows CPUs, not files.
+
+pub mod dispatch;
+
+pub use dispatch::{selection, system_info, CpuFeatures, Isa};

@@ -1,0 +1,6 @@
+//! Tensor types: the registry of every type we know, and (one file per type family) how
+//! each one lays out its bytes. This module knows bytes, not CPUs.
+
+pub mod types;
+
+pub use types::{SizeRule, TensorType, TypeClass, TypeInfo, SHERRY_TYPE_ID, TYPES};
