@@ -9,8 +9,10 @@
 //! - [`quant`]: tensor types and their byte layouts;
 //! - [`kernels`]: CPU feature detection and compute kernels;
 //! - [`model`]: hyper-parameters and the forward pass;
+//! - [`context`]: a model plus one sequence's KV cache: eval and logits;
 //! - [`ffi`]: the C ABI and nothing else.
 
+pub mod context;
 pub mod error;
 pub mod ffi;
 pub mod gguf;

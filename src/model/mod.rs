@@ -1,13 +1,26 @@
-//! Models: hyper-parameters from metadata and (to come) the forward pass. This module
-//! knows typed matrices and `kernels::` entry points, not bytes or CPUs.
+//! Models: configuration from metadata, weights as typed views of the file, and the
+//! forward pass. This module knows typed matrices and kernel entry points, not bytes or
+//! CPUs.
 
+pub mod attention;
+pub mod config;
+pub mod forward;
 pub mod hparams;
+pub mod i2s;
+pub mod kv_cache;
+pub mod linear;
+pub mod norm;
+pub mod rope;
+pub mod weights;
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
+pub use config::{Architecture, FfnActivation, ModelConfig, RopeStyle};
 pub use hparams::ModelInfo;
+pub use kv_cache::{KvCache, KvType};
+pub use weights::ModelWeights;
 
 /// How to load a model.
 #[derive(Debug, Clone)]
@@ -31,10 +44,13 @@ impl Default for LoadParams {
 pub struct Model {
     file: GgufFile,
     info: ModelInfo,
+    /// Configuration and weights; `None` for a vocab-only load.
+    runnable: Option<(ModelConfig, ModelWeights)>,
 }
 
 impl Model {
-    /// Opens `path` and reads its description.
+    /// Opens `path`, reads its description and (unless `vocab_only`) checks and maps
+    /// every weight the forward pass needs. Any problem with the model is reported here.
     pub fn load(path: impl AsRef<Path>, params: &LoadParams) -> Result<Model> {
         let path = path.as_ref();
         let file = if params.use_mmap {
@@ -44,8 +60,24 @@ impl Model {
                 std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
             GgufFile::from_bytes(bytes).map_err(|e| e.context(path.display()))?
         };
-        let info = ModelInfo::from_gguf(&file).map_err(|e| e.context(path.display()))?;
-        Ok(Model { file, info })
+        Model::from_file(file, params).map_err(|e| e.context(path.display()))
+    }
+
+    /// Builds a model from an opened GGUF file (e.g. one held in memory).
+    pub fn from_file(file: GgufFile, params: &LoadParams) -> Result<Model> {
+        let info = ModelInfo::from_gguf(&file)?;
+        let runnable = if params.vocab_only {
+            None
+        } else {
+            let config = ModelConfig::from_gguf(&file)?;
+            let weights = ModelWeights::load(&file, &config)?;
+            Some((config, weights))
+        };
+        Ok(Model {
+            file,
+            info,
+            runnable,
+        })
     }
 
     /// The GGUF file the model was loaded from.
@@ -56,5 +88,15 @@ impl Model {
     /// Hyper-parameters.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// The checked configuration, or `None` for a vocab-only load.
+    pub fn config(&self) -> Option<&ModelConfig> {
+        self.runnable.as_ref().map(|(c, _)| c)
+    }
+
+    /// The weights, or `None` for a vocab-only load.
+    pub fn weights(&self) -> Option<&ModelWeights> {
+        self.runnable.as_ref().map(|(_, w)| w)
     }
 }

@@ -1,0 +1,280 @@
+//! Causal multi-head attention with grouped keys/values (GQA) over the KV cache, with
+//! the roundings llama.cpp's CPU graph applies (no flash attention):
+//!
+//! - with an f16 cache the query is rounded to f16 before `q·k` (ggml converts the
+//!   right-hand side of a matmul to the left-hand side's type), products are exact and
+//!   summed in f32;
+//! - scores are scaled, the softmax subtracts the row maximum, sums `exp` in f64 and
+//!   multiplies by the f32 reciprocal of that sum;
+//! - for a batch of one token the probabilities are rounded to f16 before they weight an
+//!   f16 value cache (ggml's vec_dot path); for larger batches they stay f32 (llamafile's
+//!   sgemm path, which takes f32 right-hand sides).
+
+use half::f16;
+
+use super::kv_cache::{KvCache, KvRows};
+
+/// The head layout of one attention layer.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionShape {
+    /// Query heads.
+    pub n_head: usize,
+    /// Key/value heads (`n_head` is a multiple of it).
+    pub n_head_kv: usize,
+    /// Key/query head size.
+    pub head_dim: usize,
+    /// Value head size.
+    pub head_dim_v: usize,
+    /// Factor applied to `q·k`.
+    pub scale: f32,
+}
+
+/// Buffers attention needs besides its input and output, sized at context creation.
+#[derive(Debug, Clone)]
+pub struct AttentionScratch {
+    scores: Vec<f32>,
+    query: Vec<f32>,
+}
+
+impl AttentionScratch {
+    /// Room for contexts of `n_ctx` positions and heads of `head_dim`.
+    pub fn new(n_ctx: usize, head_dim: usize) -> AttentionScratch {
+        AttentionScratch {
+            scores: vec![0.0; n_ctx],
+            query: vec![0.0; head_dim],
+        }
+    }
+
+    /// Bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        (self.scores.len() + self.query.len()) * 4
+    }
+}
+
+/// Computes the attention output of the `n` tokens at positions `start..start + n`,
+/// whose keys and values are already in `cache` (layer `layer`). `q` holds `n` rows of
+/// `n_head * head_dim` rotated queries; `out` receives `n` rows of `n_head * head_dim_v`.
+#[allow(clippy::too_many_arguments)]
+pub fn attend(
+    shape: &AttentionShape,
+    cache: &KvCache,
+    layer: usize,
+    start: usize,
+    n: usize,
+    q: &[f32],
+    out: &mut [f32],
+    scratch: &mut AttentionScratch,
+) {
+    let AttentionShape {
+        n_head,
+        n_head_kv,
+        head_dim,
+        head_dim_v,
+        scale,
+    } = *shape;
+    let group = n_head / n_head_kv;
+    let (k_dim, v_dim) = (cache.k_dim(), cache.v_dim());
+    let n_kv_total = start + n;
+    let keys = cache.keys(layer, n_kv_total);
+    let values = cache.values(layer, n_kv_total);
+    let round_probs = n == 1;
+    let q_dim = n_head * head_dim;
+    let o_dim = n_head * head_dim_v;
+
+    for t in 0..n {
+        let n_kv = start + t + 1;
+        for h in 0..n_head {
+            let kvh = h / group;
+            let qh = &q[t * q_dim + h * head_dim..][..head_dim];
+            let query = &mut scratch.query[..head_dim];
+            let scores = &mut scratch.scores[..n_kv];
+            match keys {
+                KvRows::F16(k) => {
+                    for (d, &s) in query.iter_mut().zip(qh) {
+                        *d = f16::from_f32(s).to_f32();
+                    }
+                    for (j, s) in scores.iter_mut().enumerate() {
+                        let kr = &k[j * k_dim + kvh * head_dim..][..head_dim];
+                        *s = dot_f32_f16(query, kr) * scale;
+                    }
+                }
+                KvRows::F32(k) => {
+                    for (j, s) in scores.iter_mut().enumerate() {
+                        let kr = &k[j * k_dim + kvh * head_dim..][..head_dim];
+                        *s = dot_f32(qh, kr) * scale;
+                    }
+                }
+            }
+            softmax_in_place(scores);
+
+            let oh = &mut out[t * o_dim + h * head_dim_v..][..head_dim_v];
+            oh.fill(0.0);
+            match values {
+                KvRows::F16(v) => {
+                    for (j, &p) in scores.iter().enumerate() {
+                        let p = if round_probs {
+                            f16::from_f32(p).to_f32()
+                        } else {
+                            p
+                        };
+                        let vr = &v[j * v_dim + kvh * head_dim_v..][..head_dim_v];
+                        for (o, &x) in oh.iter_mut().zip(vr) {
+                            *o += p * x.to_f32();
+                        }
+                    }
+                }
+                KvRows::F32(v) => {
+                    for (j, &p) in scores.iter().enumerate() {
+                        let vr = &v[j * v_dim + kvh * head_dim_v..][..head_dim_v];
+                        for (o, &x) in oh.iter_mut().zip(vr) {
+                            *o += p * x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ggml's `soft_max`: `exp(x - max)`, summed in f64, scaled by the f32 reciprocal of the sum.
+fn softmax_in_place(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += f64::from(*v);
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `a·b` in f32 with eight running sums (the shape of ggml's SIMD dot products).
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ac, ar) = a.split_at(a.len() / 8 * 8);
+    let (bc, br) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+/// `a·b` with `b` in f16, in f32 with eight running sums.
+pub fn dot_f32_f16(a: &[f32], b: &[f16]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ac, ar) = a.split_at(a.len() / 8 * 8);
+    let (bc, br) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i].to_f32();
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y.to_f32();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kv_cache::KvType;
+
+    /// Attention computed in f64 from the same (rounded) inputs.
+    fn naive(q: &[f32], ks: &[Vec<f32>], vs: &[Vec<f32>], scale: f32) -> Vec<f64> {
+        let s: Vec<f64> = ks
+            .iter()
+            .map(|k| {
+                q.iter()
+                    .zip(k)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum::<f64>()
+                    * f64::from(scale)
+            })
+            .collect();
+        let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        let mut out = vec![0.0; vs[0].len()];
+        for (p, v) in e.iter().zip(vs) {
+            for (o, x) in out.iter_mut().zip(v) {
+                *o += p / z * f64::from(*x);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn gqa_matches_a_naive_softmax() {
+        // 4 query heads sharing 2 kv heads of size 8; 5 positions, prefill of 3 after 2.
+        let shape = AttentionShape {
+            n_head: 4,
+            n_head_kv: 2,
+            head_dim: 8,
+            head_dim_v: 8,
+            scale: 0.35,
+        };
+        for ty in [KvType::F32, KvType::F16] {
+            let mut cache = KvCache::new(ty, 8, 1, 16, 16).unwrap();
+            let val = |i: usize, j: usize| ((i * 31 + j * 7) % 13) as f32 * 0.25 - 1.5;
+            let ks: Vec<Vec<f32>> = (0..5)
+                .map(|p| (0..16).map(|j| val(p, j)).collect())
+                .collect();
+            let vs: Vec<Vec<f32>> = (0..5)
+                .map(|p| (0..16).map(|j| val(p + 9, j)).collect())
+                .collect();
+            for p in 0..5 {
+                cache.store(0, p, &ks[p], &vs[p]);
+            }
+            cache.advance(5);
+            let q: Vec<f32> = (0..3 * 32)
+                .map(|i| ((i * 5) % 11) as f32 * 0.2 - 1.0)
+                .collect();
+            let mut out = vec![0.0; 3 * 32];
+            let mut scratch = AttentionScratch::new(8, 8);
+            attend(&shape, &cache, 0, 2, 3, &q, &mut out, &mut scratch);
+            for t in 0..3 {
+                for h in 0..4 {
+                    let kvh = h / 2;
+                    let n_kv = 2 + t + 1;
+                    let kh: Vec<Vec<f32>> = ks[..n_kv]
+                        .iter()
+                        .map(|k| k[kvh * 8..][..8].to_vec())
+                        .collect();
+                    let vh: Vec<Vec<f32>> = vs[..n_kv]
+                        .iter()
+                        .map(|v| v[kvh * 8..][..8].to_vec())
+                        .collect();
+                    let want = naive(&q[t * 32 + h * 8..][..8], &kh, &vh, 0.35);
+                    for d in 0..8 {
+                        let got = out[t * 32 + h * 8 + d];
+                        assert!(
+                            (f64::from(got) - want[d]).abs() < 2e-3,
+                            "{ty:?} t{t} h{h} d{d}: {got} vs {}",
+                            want[d]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dots() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
+        let b16: Vec<f16> = (0..19).map(|i| f16::from_f32(i as f32 * 0.5)).collect();
+        let b: Vec<f32> = b16.iter().map(|x| x.to_f32()).collect();
+        let want: f32 = (0..19).map(|i| (i * i) as f32 * 0.5).sum();
+        assert_eq!(dot_f32(&a, &b), want);
+        assert_eq!(dot_f32_f16(&a, &b16), want);
+    }
+}

@@ -1,0 +1,244 @@
+//! The forward pass shared by every architecture: a batch of tokens (a prompt or one
+//! decoded token) through embedding, the blocks and the output head, mirroring the graph
+//! bitnet.cpp's llama.cpp fork builds (`build_bitnet_158`, `build_bitnet`, `build_llama`):
+//!
+//! ```text
+//! x = embd[token]
+//! per block:  h = rmsnorm(x) * attn_norm
+//!             q, k, v = Wq h, Wk h, Wv h          (activations quantized once if ternary)
+//!             rope(q, k); cache k, v
+//!             a = attention(q, cache)             (causal, GQA)
+//!             a = rmsnorm(a) * attn_sub_norm      (BitNet)
+//!             x = Wo a + x
+//!             h = rmsnorm(x) * ffn_norm
+//!             g = act(Wgate h) * (Wup h)          (ReLU² or SiLU)
+//!             g = rmsnorm(g) * ffn_sub_norm       (BitNet)
+//!             x = Wdown g + x
+//! logits = Whead (rmsnorm(x) * output_norm)
+//! ```
+//!
+//! As in llama.cpp, the last block computes its feed-forward part only for the rows whose
+//! logits are wanted. Nothing here allocates: every buffer is in [`ForwardScratch`].
+
+use super::attention::{attend, AttentionScratch, AttentionShape};
+use super::config::{FfnActivation, ModelConfig};
+use super::kv_cache::KvCache;
+use super::linear::{self, ActivationScratch, LinearInput};
+use super::norm::rms_norm_rows;
+use super::rope::Rope;
+use super::weights::ModelWeights;
+use crate::error::{Error, Result};
+
+/// Working memory of the forward pass for batches of up to `n_batch` tokens.
+#[derive(Debug, Clone)]
+pub struct ForwardScratch {
+    n_batch: usize,
+    x: Vec<f32>,
+    cur: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    acts: ActivationScratch,
+    attention: AttentionScratch,
+    rope_table: Vec<f32>,
+}
+
+impl ForwardScratch {
+    /// Buffers for `config`, batches of up to `n_batch` tokens and contexts of `n_ctx`.
+    pub fn new(config: &ModelConfig, n_batch: usize, n_ctx: usize) -> ForwardScratch {
+        let b = n_batch;
+        let widest = config.n_embd.max(config.attn_out_dim()).max(config.n_ff);
+        ForwardScratch {
+            n_batch,
+            x: vec![0.0; b * config.n_embd],
+            cur: vec![0.0; b * widest],
+            q: vec![0.0; b * config.q_dim()],
+            k: vec![0.0; b * config.k_dim()],
+            v: vec![0.0; b * config.v_dim()],
+            attn: vec![0.0; b * config.attn_out_dim()],
+            proj: vec![0.0; b * config.n_embd],
+            gate: vec![0.0; b * config.n_ff],
+            up: vec![0.0; b * config.n_ff],
+            acts: ActivationScratch::new(b, widest),
+            attention: AttentionScratch::new(n_ctx, config.head_dim),
+            rope_table: vec![0.0; config.n_rot.max(2)],
+        }
+    }
+
+    /// The largest batch these buffers hold.
+    pub fn n_batch(&self) -> usize {
+        self.n_batch
+    }
+
+    /// Bytes held.
+    pub fn memory_bytes(&self) -> usize {
+        let f = self.x.len()
+            + self.cur.len()
+            + self.q.len()
+            + self.k.len()
+            + self.v.len()
+            + self.attn.len()
+            + self.proj.len()
+            + self.gate.len()
+            + self.up.len()
+            + self.rope_table.len();
+        f * 4 + self.acts.memory_bytes() + self.attention.memory_bytes()
+    }
+}
+
+/// The model pieces the forward pass reads.
+pub struct ForwardModel<'a> {
+    /// Configuration.
+    pub config: &'a ModelConfig,
+    /// Weights.
+    pub weights: &'a ModelWeights,
+    /// The model file's bytes (weights point into them).
+    pub file: &'a [u8],
+    /// RoPE tables' parameters.
+    pub rope: &'a Rope,
+}
+
+/// Runs `tokens` (at positions `cache.len()..`) through the model, appends their keys and
+/// values to `cache`, and writes the logits of the last `n_out` tokens (row-major,
+/// `n_out × n_vocab`) into `logits`. The caller checks the token ids, the batch size and
+/// the cache's room first.
+pub fn forward(
+    m: &ForwardModel<'_>,
+    cache: &mut KvCache,
+    s: &mut ForwardScratch,
+    tokens: &[u32],
+    n_out: usize,
+    logits: &mut [f32],
+) -> Result<()> {
+    let c = m.config;
+    let w = m.weights;
+    let n = tokens.len();
+    let start = cache.len();
+    if n == 0 || n > s.n_batch || n_out == 0 || n_out > n || start + n > cache.capacity() {
+        return Err(Error::Internal(format!(
+            "forward: batch of {n} (buffers for {}), {n_out} outputs, at {start} of {}",
+            s.n_batch,
+            cache.capacity()
+        )));
+    }
+    let e = c.n_embd;
+    for (t, &tok) in tokens.iter().enumerate() {
+        linear::dequantize_row(&w.token_embd, m.file, tok as usize, &mut s.x[t * e..][..e])?;
+    }
+
+    let shape = AttentionShape {
+        n_head: c.n_head,
+        n_head_kv: c.n_head_kv,
+        head_dim: c.head_dim,
+        head_dim_v: c.head_dim_v,
+        scale: c.attention_scale,
+    };
+    let (qd, kd, vd, ad, ff) = (c.q_dim(), c.k_dim(), c.v_dim(), c.attn_out_dim(), c.n_ff);
+    let mut rows = n;
+    for (il, lw) in w.layers.iter().enumerate() {
+        // Attention.
+        rms_norm_rows(&s.x, &lw.attn_norm, c.rms_eps, &mut s.cur, n);
+        {
+            let mut input = LinearInput::new(&s.cur, n, e, &mut s.acts);
+            linear::matmul(&lw.wq, m.file, &mut input, &mut s.q)?;
+            linear::matmul(&lw.wk, m.file, &mut input, &mut s.k)?;
+            linear::matmul(&lw.wv, m.file, &mut input, &mut s.v)?;
+        }
+        for t in 0..n {
+            m.rope.fill_table(start + t, &mut s.rope_table);
+            m.rope
+                .rotate_heads(&mut s.q[t * qd..][..qd], c.head_dim, &s.rope_table);
+            m.rope
+                .rotate_heads(&mut s.k[t * kd..][..kd], c.head_dim, &s.rope_table);
+            cache.store(il, start + t, &s.k[t * kd..][..kd], &s.v[t * vd..][..vd]);
+        }
+        attend(
+            &shape,
+            cache,
+            il,
+            start,
+            n,
+            &s.q,
+            &mut s.attn,
+            &mut s.attention,
+        );
+        let attn_in: &[f32] = match &lw.attn_sub_norm {
+            Some(norm) => {
+                rms_norm_rows(&s.attn, norm, c.rms_eps, &mut s.cur, n);
+                &s.cur
+            }
+            None => &s.attn,
+        };
+        linear::matmul(
+            &lw.wo,
+            m.file,
+            &mut LinearInput::new(attn_in, n, ad, &mut s.acts),
+            &mut s.proj,
+        )?;
+
+        if il + 1 == c.n_layer && n_out < n {
+            // Only the rows whose logits are wanted go on (llama.cpp's inp_out_ids).
+            let skip = n - n_out;
+            s.proj.copy_within(skip * e..n * e, 0);
+            s.x.copy_within(skip * e..n * e, 0);
+            rows = n_out;
+        }
+        add_in_place(&mut s.x[..rows * e], &s.proj[..rows * e]);
+
+        // Feed-forward.
+        rms_norm_rows(&s.x, &lw.ffn_norm, c.rms_eps, &mut s.cur, rows);
+        {
+            let mut input = LinearInput::new(&s.cur, rows, e, &mut s.acts);
+            linear::matmul(&lw.ffn_up, m.file, &mut input, &mut s.up)?;
+            linear::matmul(&lw.ffn_gate, m.file, &mut input, &mut s.gate)?;
+        }
+        gate_in_place(c.activation, &mut s.gate[..rows * ff], &s.up[..rows * ff]);
+        let down_in: &[f32] = match &lw.ffn_sub_norm {
+            Some(norm) => {
+                rms_norm_rows(&s.gate, norm, c.rms_eps, &mut s.cur, rows);
+                &s.cur
+            }
+            None => &s.gate,
+        };
+        linear::matmul(
+            &lw.ffn_down,
+            m.file,
+            &mut LinearInput::new(down_in, rows, ff, &mut s.acts),
+            &mut s.proj,
+        )?;
+        add_in_place(&mut s.x[..rows * e], &s.proj[..rows * e]);
+    }
+    cache.advance(n);
+
+    rms_norm_rows(&s.x, &w.output_norm, c.rms_eps, &mut s.cur, rows);
+    let mut input = LinearInput::new(&s.cur, rows, e, &mut s.acts);
+    linear::matmul(&w.output, m.file, &mut input, logits)
+}
+
+/// `x += y`.
+fn add_in_place(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// `gate = act(gate) * up`, with ggml's element functions.
+fn gate_in_place(act: FfnActivation, gate: &mut [f32], up: &[f32]) {
+    match act {
+        FfnActivation::ReluSquared => {
+            for (g, &u) in gate.iter_mut().zip(up) {
+                let r = if *g > 0.0 { *g } else { 0.0 };
+                *g = (r * r) * u;
+            }
+        }
+        FfnActivation::Silu => {
+            for (g, &u) in gate.iter_mut().zip(up) {
+                *g = (*g / (1.0 + (-*g).exp())) * u;
+            }
+        }
+    }
+}
