@@ -302,9 +302,7 @@ fn our_writer_round_trips_through_gguf_py() {
         );
         compare_with_python(&path, &file, &py);
         // gguf-py also sees the same tensor bytes.
-        let script = concat!(
-            "import gguf,sys\nr=gguf.GGUFReader(sys.argv[1])\nfor t in r.tensors: print(t.name, bytes(t.data.tobytes()).hex())"
-        );
+        let script = "import gguf,sys\nr=gguf.GGUFReader(sys.argv[1])\nfor t in r.tensors: print(t.name, bytes(t.data.tobytes()).hex())";
         let out = Command::new("python3")
             .args(["-c", script])
             .arg(&path)
