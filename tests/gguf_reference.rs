@@ -62,10 +62,19 @@ fn value_json(v: &Value) -> Json {
     }
 }
 
+/// Arrays longer than this are compared by length, first and last items (as the dumper
+/// emits them: see FULL_ITEMS in tests/tools/gguf_dump.py).
+const FULL_ITEMS: usize = 4096;
+const EDGE_ITEMS: usize = 64;
+
 fn array_json(a: &Array) -> Json {
-    let items: Vec<Json> = (0..a.len())
-        .map(|i| value_json(&a.get(i).unwrap()))
-        .collect();
+    let n = a.len();
+    let item = |i: usize| value_json(&a.get(i).unwrap());
+    if n > FULL_ITEMS {
+        let items: Vec<Json> = (0..EDGE_ITEMS).chain(n - EDGE_ITEMS..n).map(item).collect();
+        return json!({"elem_type": a.elem_type().name(), "items": items, "len": n});
+    }
+    let items: Vec<Json> = (0..n).map(item).collect();
     json!({"elem_type": a.elem_type().name(), "items": items})
 }
 

@@ -114,6 +114,21 @@ def with_gguf_py(path):
     return {"reader": "gguf-py", "version": version, "metadata": metadata, "tensors": tensors}
 
 
+# Arrays longer than this are emitted as their length plus their first and last items, to
+# keep the JSON small for 250k-token vocabularies (the reader's work is the same).
+FULL_ITEMS = 4096
+EDGE_ITEMS = 64
+
+
+def shorten(md):
+    for entry in md.values():
+        v = entry["value"]
+        if entry["type"] == "ARRAY" and len(v["items"]) > FULL_ITEMS:
+            items = v["items"]
+            v["len"] = len(items)
+            v["items"] = items[:EDGE_ITEMS] + items[-EDGE_ITEMS:]
+
+
 def main():
     path = sys.argv[1]
     try:
@@ -123,6 +138,7 @@ def main():
     except Exception as e:  # gguf-py cannot read bitnet.cpp's type ids
         out = walk(path)
         out["gguf_py_error"] = str(e)
+    shorten(out["metadata"])
     json.dump(out, sys.stdout)
 
 
