@@ -3,3 +3,5 @@
 pub mod dispatch;
 
 pub use dispatch::{selection, system_info, CpuFeatures, Isa};
+pub mod act;
+pub mod scalar;

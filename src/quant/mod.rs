@@ -4,3 +4,5 @@
 pub mod types;
 
 pub use types::{SizeRule, TensorType, TypeClass, TypeInfo, SHERRY_TYPE_ID, TYPES};
+pub mod i2s;
+pub mod ternary;
