@@ -210,14 +210,6 @@ impl ModelConfig {
                 key("attention.head_count")
             )));
         }
-        if n_head_kv == 0 || n_head % n_head_kv != 0 {
-            return Err(Error::model(format!(
-                "{} = {n_head_kv} must be at least 1 and divide {} = {n_head}",
-                key("attention.head_count_kv"),
-                key("attention.head_count")
-            )));
-        }
-
         let head_dim_from = |suffix: &str| -> Result<usize> {
             match meta_u32(file, &key(suffix))? {
                 Some(0) => Err(Error::model(format!("{} is 0", key(suffix)))),
@@ -235,6 +227,13 @@ impl ModelConfig {
         if head_dim != head_dim_v {
             return Err(Error::unsupported(format!(
                 "key head size {head_dim} differs from value head size {head_dim_v}"
+            )));
+        }
+        if n_head_kv == 0 || n_head % n_head_kv != 0 {
+            return Err(Error::model(format!(
+                "{} = {n_head_kv} must be at least 1 and divide {} = {n_head}",
+                key("attention.head_count_kv"),
+                key("attention.head_count")
             )));
         }
 

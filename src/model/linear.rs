@@ -6,8 +6,9 @@
 //! The arithmetic follows what ggml does on the CPU for each weight type, because the
 //! goal is to reproduce bitnet.cpp's logits:
 //!
-//! - ternary weights: activations quantized to int8 per row ([`i2s`]), exact integer
-//!   dot products, bitnet.cpp's epilogue;
+//! - ternary weights: activations quantized to int8 in the format the weight type's
+//!   kernels read (bitnet.cpp's per-row int8 for I2_S, llama.cpp's Q8_K for TQ types),
+//!   exact integer dot products, the type's epilogue ([`crate::kernels::scalar`]);
 //! - F16 weights: for one row the activations are rounded to f16 first (ggml converts the
 //!   right-hand side to the weight's `vec_dot_type`); for two or more rows with a column
 //!   count that is a multiple of 8, llamafile's sgemm multiplies the f16 weights with the
@@ -19,9 +20,14 @@ use std::ops::Range;
 
 use half::{bf16, f16};
 
-use super::i2s;
 use crate::error::{Error, Result};
+use crate::kernels::act::{ActivationFormat, QuantizedActivations};
+use crate::kernels::scalar::ternary_gemm;
+use crate::quant::ternary::TernaryMatrix;
 use crate::quant::TensorType;
+
+/// Ternary types a matmul kernel exists for. (TL1/TL2 weights are repacked at load.)
+const TERNARY_KERNEL_TYPES: &[TensorType] = &[TensorType::I2_S];
 
 /// Where a weight's bytes live.
 #[derive(Debug, Clone)]
@@ -63,25 +69,29 @@ pub struct Linear {
 
 /// Whether [`matmul`] can multiply weights of type `ty`.
 pub fn is_supported(ty: TensorType) -> bool {
-    matches!(
-        ty,
-        TensorType::F32 | TensorType::F16 | TensorType::BF16 | TensorType::I2_S
-    )
+    matches!(ty, TensorType::F32 | TensorType::F16 | TensorType::BF16)
+        || TERNARY_KERNEL_TYPES.contains(&ty)
 }
 
-/// Checks that a weight of type `ty` and shape `cols × rows` can be multiplied, with an
-/// error naming the tensor otherwise. Called at load so that eval never fails on it.
-pub fn check_supported(name: &str, ty: TensorType, cols: usize) -> Result<()> {
+/// Checks that the weight `name` of type `ty` and shape `[cols, rows]` with bytes `data`
+/// can be multiplied (type handled, shape allowed by the type, exact byte size, finite
+/// scales), with an error naming the tensor otherwise. Called at load so that eval never
+/// fails on it.
+pub fn check_supported(
+    name: &str,
+    ty: TensorType,
+    cols: usize,
+    rows: usize,
+    data: &[u8],
+) -> Result<()> {
     if !is_supported(ty) {
         return Err(Error::unsupported(format!(
             "tensor '{name}' has type {ty}, which no matmul kernel handles yet"
         )));
     }
-    if ty == TensorType::I2_S && cols % i2s::BLOCK != 0 {
-        return Err(Error::unsupported(format!(
-            "tensor '{name}': I2_S needs the column count to be a multiple of {}, got {cols}",
-            i2s::BLOCK
-        )));
+    if ty.is_ternary() {
+        TernaryMatrix::new(ty, &[cols as u64, rows as u64], data)
+            .map_err(|e| e.context(format!("tensor '{name}'")))?;
     }
     Ok(())
 }
@@ -89,26 +99,27 @@ pub fn check_supported(name: &str, ty: TensorType, cols: usize) -> Result<()> {
 /// Buffers for the converted forms of a batch of activations, sized at context creation.
 #[derive(Debug, Clone, Default)]
 pub struct ActivationScratch {
-    quant: Vec<i8>,
-    quant_scale: Vec<f32>,
-    quant_sum: Vec<i32>,
+    quant: Vec<QuantizedActivations>,
     rounded: Vec<f32>,
+    cols: usize,
 }
 
 impl ActivationScratch {
     /// Room for `rows` rows of up to `cols` activations.
     pub fn new(rows: usize, cols: usize) -> ActivationScratch {
         ActivationScratch {
-            quant: vec![0; rows * cols],
-            quant_scale: vec![0.0; rows],
-            quant_sum: vec![0; rows],
+            quant: (0..rows)
+                // Q8_K's buffers (per-256 scales and sums) also cover the per-row format.
+                .map(|_| QuantizedActivations::with_capacity(ActivationFormat::Q8K, cols))
+                .collect(),
             rounded: vec![0.0; rows * cols],
+            cols,
         }
     }
 
-    /// Bytes held.
+    /// Bytes held (approximately, for the quantized rows).
     pub fn memory_bytes(&self) -> usize {
-        self.quant.len() + (self.quant_scale.len() + self.quant_sum.len() + self.rounded.len()) * 4
+        self.quant.len() * (self.cols * 2 + self.cols / 8) + self.rounded.len() * 4
     }
 }
 
@@ -128,20 +139,20 @@ pub struct LinearInput<'a> {
     n: usize,
     k: usize,
     scratch: &'a mut ActivationScratch,
-    quantized: bool,
+    quantized: Option<ActivationFormat>,
     rounded: Rounded,
 }
 
 impl<'a> LinearInput<'a> {
     /// Binds the first `n * k` floats of `x` as `n` rows of `k`.
     pub fn new(x: &'a [f32], n: usize, k: usize, scratch: &'a mut ActivationScratch) -> Self {
-        debug_assert!(x.len() >= n * k && scratch.quant.len() >= n * k);
+        debug_assert!(x.len() >= n * k && scratch.quant.len() >= n && scratch.cols >= k);
         LinearInput {
             x: &x[..n * k],
             n,
             k,
             scratch,
-            quantized: false,
+            quantized: None,
             rounded: Rounded::None,
         }
     }
@@ -151,19 +162,15 @@ impl<'a> LinearInput<'a> {
         self.n
     }
 
-    fn quantize(&mut self) {
-        if !self.quantized {
-            let s = &mut *self.scratch;
-            for r in 0..self.n {
-                let (scale, sum) = i2s::quantize_activations(
-                    &self.x[r * self.k..][..self.k],
-                    &mut s.quant[r * self.k..][..self.k],
-                );
-                s.quant_scale[r] = scale;
-                s.quant_sum[r] = sum;
+    /// The rows quantized in `format` (computed on first use).
+    fn quantized(&mut self, format: ActivationFormat) -> Result<&[QuantizedActivations]> {
+        if self.quantized != Some(format) {
+            for (r, q) in self.scratch.quant[..self.n].iter_mut().enumerate() {
+                q.quantize_into(format, &self.x[r * self.k..][..self.k])?;
             }
-            self.quantized = true;
+            self.quantized = Some(format);
         }
+        Ok(&self.scratch.quant[..self.n])
     }
 
     fn round(&mut self, to: Rounded) -> &[f32] {
@@ -223,22 +230,15 @@ pub fn matmul(w: &Linear, file: &[u8], input: &mut LinearInput<'_>, out: &mut [f
                 dense_bf16_gemv(bytes, m, k, &x[r * k..][..k], &mut out[r * m..][..m]);
             }
         }
-        TensorType::I2_S => {
-            input.quantize();
-            let s = &*input.scratch;
-            let scale = i2s::tensor_scale(bytes, m, k)?;
-            for r in 0..n {
-                i2s::gemv(
-                    bytes,
-                    m,
-                    k,
-                    scale,
-                    &s.quant[r * k..][..k],
-                    s.quant_scale[r],
-                    s.quant_sum[r],
-                    &mut out[r * m..][..m],
-                );
-            }
+        ty if TERNARY_KERNEL_TYPES.contains(&ty) => {
+            let acts = input.quantized(ActivationFormat::for_type(ty)?)?;
+            let matrix = TernaryMatrix {
+                ty,
+                rows: m,
+                cols: k,
+                data: bytes,
+            };
+            ternary_gemm(&matrix, acts, out)?;
         }
         other => {
             return Err(Error::unsupported(format!(
@@ -448,8 +448,12 @@ mod tests {
         dequantize_row(&w, &[], 1, &mut r).unwrap();
         assert_eq!(r, vec![4.0, 5.0, 6.0]);
         assert!(dequantize_row(&w, &[], 2, &mut r).is_err());
-        assert!(check_supported("t", TensorType::Q4_K, 256).is_err());
-        assert!(check_supported("t", TensorType::I2_S, 100).is_err());
-        assert!(check_supported("t", TensorType::I2_S, 256).is_ok());
+        assert!(check_supported("t", TensorType::Q4_K, 256, 1, &[0; 144]).is_err());
+        assert!(check_supported("t", TensorType::I2_S, 100, 1, &[0; 57]).is_err());
+        assert!(check_supported("t", TensorType::I2_S, 256, 1, &[0; 95]).is_err());
+        assert!(check_supported("t", TensorType::I2_S, 256, 1, &[0; 96]).is_ok());
+        let mut nan = vec![0u8; 96];
+        nan[64..68].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert!(check_supported("t", TensorType::I2_S, 256, 1, &nan).is_err());
     }
 }

@@ -6,11 +6,11 @@ pub mod attention;
 pub mod config;
 pub mod forward;
 pub mod hparams;
-pub mod i2s;
 pub mod kv_cache;
 pub mod linear;
 pub mod norm;
 pub mod rope;
+pub mod synth;
 pub mod weights;
 
 use std::path::Path;

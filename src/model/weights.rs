@@ -6,7 +6,6 @@ use super::config::{Architecture, ModelConfig};
 use super::linear::{self, Linear, WeightBytes};
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
-use crate::quant::TensorType;
 
 /// The weights of one transformer block.
 #[derive(Debug, Clone)]
@@ -152,18 +151,8 @@ impl<'a> Loader<'a> {
         rows: usize,
         base: &str,
     ) -> Result<Linear> {
-        linear::check_supported(&info.name, info.ty, cols)?;
-        if info.ty == TensorType::I2_S {
-            let bytes = &self.file.bytes()[self.byte_range(info)];
-            let scale =
-                super::i2s::tensor_scale(bytes, rows, cols).map_err(|e| e.context(&info.name))?;
-            if !scale.is_finite() {
-                return Err(Error::model(format!(
-                    "tensor '{}' has a non-finite scale {scale}",
-                    info.name
-                )));
-            }
-        }
+        let bytes = &self.file.bytes()[self.byte_range(info)];
+        linear::check_supported(&info.name, info.ty, cols, rows, bytes)?;
         let out_scale = match self.info(&format!("{base}.scale")) {
             None => None,
             Some(s) => {
@@ -226,7 +215,14 @@ impl ModelWeights {
                 (l.linear_from(info, c.n_embd, c.n_vocab, "output")?, false)
             }
             None => {
-                linear::check_supported(&token_embd.name, token_embd.ty, c.n_embd)?;
+                let bytes = token_embd.bytes.get(file.bytes());
+                linear::check_supported(
+                    &token_embd.name,
+                    token_embd.ty,
+                    c.n_embd,
+                    c.n_vocab,
+                    bytes,
+                )?;
                 (token_embd.clone(), true)
             }
         };
