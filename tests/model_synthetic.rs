@@ -169,3 +169,70 @@ fn every_ternary_storage_gives_the_same_continuation() {
     }
     println!("same continuation for {checked:?}; not available yet: {skipped:?}");
 }
+
+/// `blk.N.attn_q.scale` (some `bitnet` files) multiplies the projection: a scale of 2 on a
+/// tensor equals doubling the tensor's own I2_S scale, bit for bit.
+#[test]
+fn per_tensor_output_scales_and_biases_apply() {
+    use tern::gguf::Value;
+    use tern::model::synth::SynthTensor;
+    let spec = SynthSpec::tiny(Architecture::Bitnet);
+    let base = SynthModel::new(&spec).unwrap();
+    let load = |m: &SynthModel| {
+        Arc::new(
+            Model::from_file(
+                GgufFile::from_bytes(m.to_gguf().unwrap()).unwrap(),
+                &LoadParams::default(),
+            )
+            .unwrap(),
+        )
+    };
+    let (plain, _) = run(&load(&base), false, KvType::F16, 1);
+
+    let mut scaled = base.clone();
+    scaled.tensors.push(SynthTensor {
+        name: "blk.0.ffn_up.scale".into(),
+        dims: vec![1],
+        ty: TensorType::F32,
+        bytes: 2.0f32.to_le_bytes().to_vec(),
+    });
+    let mut doubled = base.clone();
+    let t = doubled.tensor_mut("blk.0.ffn_up.weight").unwrap();
+    let at = t.bytes.len() - 32;
+    let s = f32::from_le_bytes(t.bytes[at..at + 4].try_into().unwrap());
+    t.bytes[at..at + 4].copy_from_slice(&(2.0 * s).to_le_bytes());
+    let (a, _) = run(&load(&scaled), false, KvType::F16, 1);
+    let (b, _) = run(&load(&doubled), false, KvType::F16, 1);
+    assert_eq!(a, b);
+    assert!(max_diff(&a, &plain) > 1e-3);
+
+    // A zero bias changes nothing; a non-zero one changes the logits.
+    let bias = |v: f32| SynthTensor {
+        name: "blk.1.attn_output.bias".into(),
+        dims: vec![spec.n_embd as u64],
+        ty: TensorType::F32,
+        bytes: (0..spec.n_embd).flat_map(|_| v.to_le_bytes()).collect(),
+    };
+    let mut zero = base.clone();
+    zero.tensors.push(bias(0.0));
+    let (z, _) = run(&load(&zero), false, KvType::F16, 1);
+    assert_eq!(z, plain);
+    let mut one = base.clone();
+    one.tensors.push(bias(0.5));
+    let (o, _) = run(&load(&one), false, KvType::F16, 1);
+    assert!(max_diff(&o, &plain) > 1e-3);
+    // A bias of the wrong length is refused at load.
+    let mut bad = base;
+    let mut b = bias(0.5);
+    b.dims = vec![8];
+    b.bytes.truncate(32);
+    bad.tensors.push(b);
+    bad.set("general.name", Value::string("bad bias"));
+    let err = Model::from_file(
+        GgufFile::from_bytes(bad.to_gguf().unwrap()).unwrap(),
+        &LoadParams::default(),
+    )
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("blk.1.attn_output.bias"), "{err}");
+}
