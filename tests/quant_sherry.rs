@@ -185,3 +185,42 @@ fn projection_with_latents_keeps_the_largest() {
     assert!(project_34_from_latent(1, 8, &[f32::NAN; 8], GroupLayout::Consecutive).is_err());
     assert!(project_34(&w, Some(&latent[..4]), GroupLayout::Consecutive).is_err());
 }
+
+#[test]
+fn docs_worked_examples_hold() {
+    // SHERRY, docs/FORMATS.md: 32 x 32, scale 0.75.
+    let mut values = Vec::new();
+    for _ in 0..32 * 8 {
+        values.extend_from_slice(&[0i8, 1, 1, 1]);
+    }
+    values[..4].copy_from_slice(&[0, 1, -1, 1]);
+    values[16 * 32..][..4].copy_from_slice(&[-1, 0, -1, 1]);
+    let w = TernaryWeights::new(32, 32, values, WeightScale::PerTensor(0.75)).unwrap();
+    let b = pack_ternary(TensorType::Sherry, &w).unwrap();
+    let mut want = vec![0u8; 192];
+    want[0] = 0x52;
+    want[128..132].copy_from_slice(&[0, 0, 1, 0]);
+    want[160..164].copy_from_slice(&[0, 0, 0x40, 0x3F]);
+    assert_eq!(b, want);
+    // I2_S and TQ2_0: weights 0, 32, 64, 96 = +1, 0, -1, +1 (I2_S: w96 via w[96]).
+    let mut v = vec![0i8; 256];
+    v[0] = 1;
+    v[64] = -1;
+    v[96] = 1;
+    let w = TernaryWeights::new(1, 256, v, WeightScale::PerTensor(0.5)).unwrap();
+    let i2s = pack_ternary(TensorType::I2_S, &w).unwrap();
+    assert_eq!(i2s[0], 0x92);
+    assert!(i2s[1..64].iter().all(|&x| x == 0x55));
+    assert_eq!(&i2s[64..68], &[0, 0, 0, 0x3F]);
+    let tq2 = pack_ternary(TensorType::TQ2_0, &w).unwrap();
+    assert_eq!(tq2[0], 0x86);
+    assert_eq!(&tq2[64..66], &[0x00, 0x38]);
+    // TQ1_0: weights 0, 32, 64, 96, 128 = +1, 0, -1, +1, +1 -> qs[0] = 0xD0.
+    let mut v = w.values.clone();
+    v[128] = 1;
+    let w = TernaryWeights::new(1, 256, v, WeightScale::PerTensor(0.5)).unwrap();
+    let tq1 = pack_ternary(TensorType::TQ1_0, &w).unwrap();
+    assert_eq!(tq1[0], 0xD0);
+    assert_eq!(tq1[1], 0x80);
+    assert_eq!(tq1[48], 0x7F);
+}
