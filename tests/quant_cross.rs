@@ -8,7 +8,7 @@ use quant_common::Rng;
 use tern::kernels::act::{ActivationFormat, QuantizedActivations};
 use tern::kernels::scalar::{ternary_gemm, ternary_gemv};
 use tern::quant::ternary::{
-    pack_ternary, unpack_ternary, TernaryMatrix, TernaryWeights, WeightScale,
+    pack_ternary, ternarize_absmean, unpack_ternary, TernaryMatrix, TernaryWeights, WeightScale,
 };
 use tern::quant::TensorType;
 
@@ -354,4 +354,17 @@ fn bad_input_gives_clear_errors_for_every_type() {
     }
     assert!(TernaryMatrix::new(TensorType::F32, &[4, 4], &[0; 64]).is_err());
     assert!(ActivationFormat::for_type(TensorType::Q8_0).is_err());
+}
+
+#[test]
+fn absmean_ternarization_follows_bitnet() {
+    // mean |w| = 0.5: w / 0.5 = 2 -> 1, 0.25 -> 0, -1 -> -1, 0.5 (tie, to even) -> 0,
+    // -0.75 -> -1, 1.5 -> 1 (clamped from 2), 0 -> 0, 2 -> 1.
+    let x = [1.0f32, 0.125, -0.5, 0.25, -0.375, 0.75, 0.0, 1.0];
+    let w = ternarize_absmean(1, 8, &x).unwrap();
+    assert_eq!(w.scale, WeightScale::PerTensor(0.5));
+    assert_eq!(w.values, vec![1, 0, -1, 0, -1, 1, 0, 1]);
+    let z = ternarize_absmean(1, 4, &[0.0; 4]).unwrap();
+    assert_eq!(z.scale, WeightScale::PerTensor(1e-5));
+    assert!(ternarize_absmean(1, 4, &[0.0, f32::NAN, 0.0, 0.0]).is_err());
 }

@@ -225,6 +225,36 @@ impl TernaryWeights {
     }
 }
 
+/// BitNet b1.58's absmean ternarization of latent float weights (as bitnet.cpp's
+/// converters apply it per tensor): `scale = max(mean |w|, 1e-5)` (mean in f64),
+/// `value = clamp(round_half_even(w / scale), -1, 1)`.
+pub fn ternarize_absmean(rows: usize, cols: usize, x: &[f32]) -> Result<TernaryWeights> {
+    let n = rows
+        .checked_mul(cols)
+        .ok_or_else(|| Error::invalid("rows * cols overflows"))?;
+    if x.len() != n || n == 0 {
+        return Err(Error::invalid(format!(
+            "a {rows}x{cols} matrix needs {n} values, got {}",
+            x.len()
+        )));
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::invalid(format!(
+            "value {} at row {}, column {} is not finite",
+            x[i],
+            i / cols,
+            i % cols
+        )));
+    }
+    let mean = x.iter().map(|&v| (v as f64).abs()).sum::<f64>() / n as f64;
+    let scale = mean.max(1e-5);
+    let values = x
+        .iter()
+        .map(|&v| (v as f64 / scale).round_ties_even().clamp(-1.0, 1.0) as i8)
+        .collect();
+    TernaryWeights::new(rows, cols, values, WeightScale::PerTensor(scale as f32))
+}
+
 /// Rejects NaN and infinite scales.
 pub(crate) fn check_scale(s: f32, what: &str) -> Result<()> {
     if s.is_finite() {
