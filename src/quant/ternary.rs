@@ -123,11 +123,13 @@ impl TernaryWeights {
             match found {
                 None => found = Some(s),
                 Some(f) if f.to_bits() == s.to_bits() => {}
-                Some(f) => return Err(Error::invalid(format!(
+                Some(f) => {
+                    return Err(Error::invalid(format!(
                     "row {row}, columns {col0}..{}: weights carry different scales ({f} and {s}) \
                          but the target type has one scale for them",
                     col0 + len
-                ))),
+                )))
+                }
             }
         }
         Ok(found)
