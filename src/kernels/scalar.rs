@@ -26,7 +26,7 @@
 use super::act::{ActivationFormat, QuantizedActivations};
 use crate::error::{Error, Result};
 use crate::quant::ternary::TernaryMatrix;
-use crate::quant::{i2s, TensorType};
+use crate::quant::{i2s, sherry, stq1, tq, TensorType};
 
 /// bitnet.cpp's I2_S epilogue: `((sumi_codes as f32 - act_sum as f32) / act_scale) * w_scale`,
 /// with `sumi_codes = Σ code·q` (codes 0..2) and `act_sum = Σ q`.
@@ -93,9 +93,13 @@ pub fn ternary_gemv(m: &TernaryMatrix, acts: &QuantizedActivations, out: &mut [f
     check_operands(m, acts, out.len())?;
     match m.ty {
         TensorType::I2_S => gemv_i2s(m, acts, out),
+        TensorType::TQ1_0 => gemv_blocks(m, acts, out, tq::TQ1_BLOCK_BYTES, tq1_block_dot),
+        TensorType::TQ2_0 => gemv_blocks(m, acts, out, tq::TQ2_BLOCK_BYTES, tq2_block_dot),
+        TensorType::STQ1_0 => gemv_blocks(m, acts, out, stq1::BLOCK_BYTES, stq1_block_dot),
+        TensorType::Sherry => gemv_sherry(m, acts, out),
         other => {
             return Err(Error::unsupported(format!(
-                "no scalar kernel for {other} yet"
+                "no scalar kernel for {other} (its kernels live with its own module)"
             )))
         }
     }
@@ -131,5 +135,93 @@ fn gemv_i2s(m: &TernaryMatrix, acts: &QuantizedActivations, out: &mut [f32]) {
     for (r, o) in out.iter_mut().enumerate() {
         let sumi = i2s_row_code_dot(&m.data[r * row_bytes..][..row_bytes], q);
         *o = i2s_epilogue(sumi, acts.row_sum(), acts.act_scale(), w_scale);
+    }
+}
+
+/// `Σ w·q` over one TQ1_0 block (54 bytes) and its 256 quants.
+pub fn tq1_block_dot(block: &[u8], q: &[i8]) -> i32 {
+    let mut sum = 0i32;
+    for (byte, &b) in block[..52].iter().enumerate() {
+        let trits = if byte < 48 { 5 } else { 4 };
+        for n in 0..trits {
+            let w = tq::tq1_trit(b, n) as i32 - 1;
+            sum += w * q[tq::tq1_weight_index(byte, n)] as i32;
+        }
+    }
+    sum
+}
+
+/// `Σ w·q` over one TQ2_0 block (66 bytes) and its 256 quants.
+pub fn tq2_block_dot(block: &[u8], q: &[i8]) -> i32 {
+    let mut sum = 0i32;
+    for (byte, &b) in block[..64].iter().enumerate() {
+        for shift in [0u32, 2, 4, 6] {
+            let w = ((b >> shift) & 3) as i32 - 1;
+            sum += w * q[tq::tq2_weight_index(byte, shift)] as i32;
+        }
+    }
+    sum
+}
+
+/// `Σ w·q` over one STQ1_0 block (42 bytes) and its 256 quants.
+pub fn stq1_block_dot(block: &[u8], q: &[i8]) -> i32 {
+    let mut sum = 0i32;
+    for g in 0..64 {
+        let slot = (block[g / 2] >> (4 * (g & 1))) & 15;
+        let sign = (block[32 + g / 8] >> (g % 8)) & 1;
+        let packed = stq1::CODEBOOK[((sign << 4) | slot) as usize];
+        let base = stq1::group_base(g);
+        for p in 0..4 {
+            let w = ((packed >> (2 * p)) & 3) as i32 - 1;
+            sum += w * q[base + 16 * p] as i32;
+        }
+    }
+    sum
+}
+
+/// Per-256-block types with Q8_K activations: `sumf += (f32)sumi_b * (d_w * d_a)`.
+fn gemv_blocks(
+    m: &TernaryMatrix,
+    acts: &QuantizedActivations,
+    out: &mut [f32],
+    block_bytes: usize,
+    block_dot: fn(&[u8], &[i8]) -> i32,
+) {
+    let per_row = m.cols / tq::BLOCK_WEIGHTS;
+    let row_bytes = per_row * block_bytes;
+    let q = acts.qs();
+    let d_a = acts.block_scales();
+    for (r, o) in out.iter_mut().enumerate() {
+        let row = &m.data[r * row_bytes..][..row_bytes];
+        let mut sumf = 0.0f32;
+        for (b, block) in row.chunks_exact(block_bytes).enumerate() {
+            let sumi = block_dot(block, &q[b * tq::BLOCK_WEIGHTS..][..tq::BLOCK_WEIGHTS]);
+            let d_w = tq::f16_at(block, block_bytes - 2);
+            sumf += sumi as f32 * (d_w * d_a[b]);
+        }
+        *o = sumf;
+    }
+}
+
+/// `Σ w·q` over row `r` of a packed Sherry matrix, reading its groups in place.
+pub fn sherry_row_dot(data: &[u8], cols: usize, r: usize, q: &[i8]) -> i32 {
+    let mut sum = 0i32;
+    for g in 0..cols / 4 {
+        let (idx, sign) = sherry::group_at(data, cols, r, g);
+        let mut part = 0i32;
+        for (p, &w) in sherry::PATTERNS[idx as usize].iter().enumerate() {
+            part += w as i32 * q[4 * g + p] as i32;
+        }
+        sum += if sign == 1 { -part } else { part };
+    }
+    sum
+}
+
+fn gemv_sherry(m: &TernaryMatrix, acts: &QuantizedActivations, out: &mut [f32]) {
+    let w_scale = m.scale().unwrap_or(0.0);
+    let q = acts.qs();
+    for (r, o) in out.iter_mut().enumerate() {
+        let sumi = sherry_row_dot(m.data, m.cols, r, q);
+        *o = sherry_epilogue(sumi, acts.act_scale(), w_scale);
     }
 }

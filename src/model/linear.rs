@@ -27,7 +27,13 @@ use crate::quant::ternary::TernaryMatrix;
 use crate::quant::TensorType;
 
 /// Ternary types a matmul kernel exists for. (TL1/TL2 weights are repacked at load.)
-const TERNARY_KERNEL_TYPES: &[TensorType] = &[TensorType::I2_S];
+const TERNARY_KERNEL_TYPES: &[TensorType] = &[
+    TensorType::I2_S,
+    TensorType::TQ1_0,
+    TensorType::TQ2_0,
+    TensorType::STQ1_0,
+    TensorType::Sherry,
+];
 
 /// Where a weight's bytes live.
 #[derive(Debug, Clone)]

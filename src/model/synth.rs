@@ -171,24 +171,25 @@ impl Rng {
     }
 }
 
-/// Ternary values of a `rows × cols` matrix: about a third zeros, or exactly one zero in
-/// every group of 4 when `sparse_3_4`.
+/// Ternary values of a `rows × cols` matrix: about a third zeros, or with `sparse_3_4`
+/// exactly one zero in every group of 4 consecutive weights of a row *and* in every group
+/// of 4 weights 16 apart inside a 64-weight chunk (STQ1_0's grouping): weight `(r, c)` is
+/// zero iff `c % 4 == (c / 16 + r) % 4`. Signs (and, when dense, values) are random.
 fn ternary_values(rng: &mut Rng, rows: usize, cols: usize, sparse_3_4: bool) -> Vec<i8> {
     let mut v = Vec::with_capacity(rows * cols);
-    for _ in 0..rows * cols / 4 {
-        let zero_at = (rng.next_u64() % 4) as usize;
-        for i in 0..4 {
-            let r = rng.next_u64();
+    for r in 0..rows {
+        for c in 0..cols {
+            let x = rng.next_u64();
             let t = if sparse_3_4 {
-                if i == zero_at {
+                if c % 4 == (c / 16 + r) % 4 {
                     0
-                } else if r & 1 == 0 {
+                } else if x & 1 == 0 {
                     1
                 } else {
                     -1
                 }
             } else {
-                (r % 3) as i8 - 1
+                (x % 3) as i8 - 1
             };
             v.push(t);
         }
@@ -381,9 +382,18 @@ mod tests {
     #[test]
     fn sparse_groups_hold_one_zero() {
         let mut rng = Rng::new(7, "x");
-        let v = ternary_values(&mut rng, 4, 32, true);
+        let (rows, cols) = (5, 128);
+        let v = ternary_values(&mut rng, rows, cols, true);
         for g in v.chunks_exact(4) {
             assert_eq!(g.iter().filter(|&&x| x == 0).count(), 1);
         }
+        for r in 0..rows {
+            for g in 0..cols / 4 {
+                let base = (g / 16) * 64 + g % 16;
+                let zeros = (0..4).filter(|p| v[r * cols + base + 16 * p] == 0).count();
+                assert_eq!(zeros, 1, "row {r} group {g}");
+            }
+        }
+        assert!(v.contains(&1) && v.contains(&-1));
     }
 }

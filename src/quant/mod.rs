@@ -5,4 +5,7 @@ pub mod types;
 
 pub use types::{SizeRule, TensorType, TypeClass, TypeInfo, SHERRY_TYPE_ID, TYPES};
 pub mod i2s;
+pub mod sherry;
+pub mod stq1;
 pub mod ternary;
+pub mod tq;

@@ -8,8 +8,8 @@
 //! Shapes follow ggml: `dims[0]` = ne0 = columns (input features, K), `dims[1]` = ne1 = rows
 //! (output features, M). Values are stored row-major: weight (r, c) is `values[r * cols + c]`.
 
-use super::i2s;
 use super::types::{TensorType, SCALE_TAIL_BYTES};
+use super::{i2s, sherry, stq1, tq};
 use crate::error::{Error, Result};
 
 /// How the real weight is recovered from a ternary value: `w = value * scale`.
@@ -225,6 +225,36 @@ impl TernaryWeights {
     }
 }
 
+/// BitNet b1.58's absmean ternarization of latent float weights (as bitnet.cpp's
+/// converters apply it per tensor): `scale = max(mean |w|, 1e-5)` (mean in f64),
+/// `value = clamp(round_half_even(w / scale), -1, 1)`.
+pub fn ternarize_absmean(rows: usize, cols: usize, x: &[f32]) -> Result<TernaryWeights> {
+    let n = rows
+        .checked_mul(cols)
+        .ok_or_else(|| Error::invalid("rows * cols overflows"))?;
+    if x.len() != n || n == 0 {
+        return Err(Error::invalid(format!(
+            "a {rows}x{cols} matrix needs {n} values, got {}",
+            x.len()
+        )));
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::invalid(format!(
+            "value {} at row {}, column {} is not finite",
+            x[i],
+            i / cols,
+            i % cols
+        )));
+    }
+    let mean = x.iter().map(|&v| (v as f64).abs()).sum::<f64>() / n as f64;
+    let scale = mean.max(1e-5);
+    let values = x
+        .iter()
+        .map(|&v| (v as f64 / scale).round_ties_even().clamp(-1.0, 1.0) as i8)
+        .collect();
+    TernaryWeights::new(rows, cols, values, WeightScale::PerTensor(scale as f32))
+}
+
 /// Rejects NaN and infinite scales.
 pub(crate) fn check_scale(s: f32, what: &str) -> Result<()> {
     if s.is_finite() {
@@ -272,8 +302,8 @@ pub fn matrix_shape(ty: TensorType, dims: &[u64]) -> Result<(usize, usize)> {
             need("column count (ne0)", cols, 256)?
         }
         TensorType::Sherry => {
-            need("column count (ne0)", cols, 32)?;
-            need("row count (ne1)", rows, 32)?;
+            need("column count (ne0)", cols, sherry::CHUNK_COLS)?;
+            need("row count (ne1)", rows, sherry::TILE_ROWS)?;
         }
         TensorType::TL1 | TensorType::TL2 => {}
         other => {
@@ -309,10 +339,10 @@ pub fn unpack_ternary(ty: TensorType, dims: &[u64], data: &[u8]) -> Result<Terna
     check_byte_size(ty, dims, data)?;
     match ty {
         TensorType::I2_S => i2s::unpack(rows, cols, data),
-        TensorType::TQ1_0 => Err(Error::unsupported(format!("{ty} is not built yet"))),
-        TensorType::TQ2_0 => Err(Error::unsupported(format!("{ty} is not built yet"))),
-        TensorType::STQ1_0 => Err(Error::unsupported(format!("{ty} is not built yet"))),
-        TensorType::Sherry => Err(Error::unsupported(format!("{ty} is not built yet"))),
+        TensorType::TQ1_0 => tq::unpack_tq1(rows, cols, data),
+        TensorType::TQ2_0 => tq::unpack_tq2(rows, cols, data),
+        TensorType::STQ1_0 => stq1::unpack(rows, cols, data),
+        TensorType::Sherry => sherry::unpack(rows, cols, data),
         TensorType::TL1 | TensorType::TL2 => Err(Error::unsupported(format!(
             "{ty} unpacking is not built yet (quant::{}::unpack)",
             ty.name().to_ascii_lowercase()
@@ -336,10 +366,10 @@ pub fn pack_ternary(ty: TensorType, w: &TernaryWeights) -> Result<Vec<u8>> {
     matrix_shape(ty, &[w.cols as u64, w.rows as u64])?;
     match ty {
         TensorType::I2_S => i2s::pack(w),
-        TensorType::TQ1_0 => Err(Error::unsupported(format!("{ty} is not built yet"))),
-        TensorType::TQ2_0 => Err(Error::unsupported(format!("{ty} is not built yet"))),
-        TensorType::STQ1_0 => Err(Error::unsupported(format!("{ty} is not built yet"))),
-        TensorType::Sherry => Err(Error::unsupported(format!("{ty} is not built yet"))),
+        TensorType::TQ1_0 => tq::pack_tq1(w),
+        TensorType::TQ2_0 => tq::pack_tq2(w),
+        TensorType::STQ1_0 => stq1::pack(w),
+        TensorType::Sherry => sherry::pack(w),
         TensorType::TL1 | TensorType::TL2 => Err(Error::unsupported(format!(
             "{ty} packing is not built yet (quant::{}::pack)",
             ty.name().to_ascii_lowercase()
@@ -380,7 +410,7 @@ impl<'a> TernaryMatrix<'a> {
             TensorType::TQ1_0 | TensorType::TQ2_0 | TensorType::STQ1_0 => {
                 let bs = ty.info().type_size as usize;
                 for (i, block) in data.chunks_exact(bs).enumerate() {
-                    let d = half::f16::from_le_bytes([block[bs - 2], block[bs - 1]]).to_f32();
+                    let d = tq::f16_at(block, bs - 2);
                     check_scale(d, &format!("the scale of block {i}"))?;
                 }
             }
@@ -422,9 +452,9 @@ impl<'a> TernaryMatrix<'a> {
                 }
             }
             TensorType::TQ2_0 => {
-                for (bi, block) in self.data.chunks_exact(66).enumerate() {
+                for (bi, block) in self.data.chunks_exact(tq::TQ2_BLOCK_BYTES).enumerate() {
                     if let Some(i) = block[..64].iter().position(|&b| has_code3(b)) {
-                        return bad("TQ2_0 codes are 0, 1, 2", bi * 66 + i);
+                        return bad("TQ2_0 codes are 0, 1, 2", bi * tq::TQ2_BLOCK_BYTES + i);
                     }
                 }
             }

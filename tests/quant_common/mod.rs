@@ -89,6 +89,42 @@ impl Rng {
         }
         v
     }
+    fn sign(&mut self) -> i8 {
+        if self.next_u64() & 1 == 0 {
+            1
+        } else {
+            -1
+        }
+    }
+    /// `n` ternary values, 3:4 sparse in STQ1_0's groups (columns m, m+16, m+32, m+48 of
+    /// each 64); `n` a multiple of 64.
+    pub fn trits_34_stride16(&mut self, n: usize) -> Vec<i8> {
+        let mut v: Vec<i8> = (0..n).map(|_| self.sign()).collect();
+        for chunk in v.chunks_exact_mut(64) {
+            for m in 0..16 {
+                chunk[m + 16 * self.below(4)] = 0;
+            }
+        }
+        v
+    }
+    /// `n` ternary values that are 3:4 both in consecutive quads and in STQ1_0's stride-16
+    /// quads: in each 64-chunk, seen as 4 lanes x 16, every segment of 4 columns gets its
+    /// zeros on a permutation of the lanes.
+    pub fn trits_34_both(&mut self, n: usize) -> Vec<i8> {
+        let mut v: Vec<i8> = (0..n).map(|_| self.sign()).collect();
+        for chunk in v.chunks_exact_mut(64) {
+            for k in 0..4 {
+                let mut perm = [0usize, 1, 2, 3];
+                for i in (1..4).rev() {
+                    perm.swap(i, self.below(i + 1));
+                }
+                for (j, &p) in perm.iter().enumerate() {
+                    chunk[16 * p + 4 * k + j] = 0;
+                }
+            }
+        }
+        v
+    }
     /// `n` activations with a few outliers, as real hidden states have.
     pub fn activations(&mut self, n: usize) -> Vec<f32> {
         (0..n)

@@ -3,6 +3,7 @@
 mod args;
 mod inspect;
 mod logits;
+mod quantize;
 
 use args::Args;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ commands:
   inspect FILE [--json] [--full-arrays]   describe a GGUF file: metadata, tensors, sizes
   inspect --system                        CPU features found and kernels chosen
   logits -m FILE --tokens IDS [...]       run token ids through a model, write logits
+  quantize IN OUT --type TYPE [--head T]  convert ternary weights between types
   version                                 print the version
 
 Run `tern <command> --help` for a command's options.";
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "inspect" => inspect::run(args),
         "logits" => logits::run(args),
+        "quantize" => quantize::run(args),
         "version" | "--version" | "-V" => {
             println!("tern {}", tern::VERSION);
             Ok(())
