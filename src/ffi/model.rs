@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{c_str, copy_text_out, guard, guard_value, out_ptr, tern_status};
 use crate::error::{Error, Result};
-use crate::model::{LoadParams, Model};
+use crate::model::{LoadParams, Model, ModelInfo};
 
 const MODEL_MAGIC: u64 = 0x6c64_6f6d_6e72_6574; // "ternmodl"
 const FREED_MAGIC: u64 = 0xdead_dead_dead_dead;
@@ -117,36 +117,49 @@ pub extern "C" fn tern_model_architecture(model: *const tern_model) -> *const c_
     })
 }
 
-macro_rules! model_u32_accessor {
-    ($(#[$doc:meta])* $name:ident, $field:ident) => {
-        $(#[$doc])*
-        #[no_mangle]
-        pub extern "C" fn $name(model: *const tern_model) -> i32 {
-            guard_value(stringify!($name), -1, || {
-                Ok(i32::try_from(model_ref(model)?.model.info().$field).unwrap_or(i32::MAX))
-            })
-        }
-    };
+/// Reads one hyper-parameter for the accessors below (cbindgen does not expand macros,
+/// so each accessor is written out).
+fn model_u32(name: &str, model: *const tern_model, field: fn(&ModelInfo) -> u32) -> i32 {
+    guard_value(name, -1, || {
+        Ok(i32::try_from(field(model_ref(model)?.model.info())).unwrap_or(i32::MAX))
+    })
 }
 
-model_u32_accessor!(
-    /// Number of tokens in the vocabulary; -1 if `model` is not a valid handle.
-    tern_model_n_vocab, n_vocab);
-model_u32_accessor!(
-    /// Context length the model was trained with; -1 if `model` is not a valid handle.
-    tern_model_n_ctx_train, n_ctx_train);
-model_u32_accessor!(
-    /// Hidden size; -1 if `model` is not a valid handle.
-    tern_model_n_embd, n_embd);
-model_u32_accessor!(
-    /// Number of transformer blocks; -1 if `model` is not a valid handle.
-    tern_model_n_layer, n_layer);
-model_u32_accessor!(
-    /// Number of attention heads; -1 if `model` is not a valid handle.
-    tern_model_n_head, n_head);
-model_u32_accessor!(
-    /// Number of key/value heads (GQA); -1 if `model` is not a valid handle.
-    tern_model_n_head_kv, n_head_kv);
+/// Number of tokens in the vocabulary; -1 if `model` is not a valid handle.
+#[no_mangle]
+pub extern "C" fn tern_model_n_vocab(model: *const tern_model) -> i32 {
+    model_u32("tern_model_n_vocab", model, |i| i.n_vocab)
+}
+
+/// Context length the model was trained with; -1 if `model` is not a valid handle.
+#[no_mangle]
+pub extern "C" fn tern_model_n_ctx_train(model: *const tern_model) -> i32 {
+    model_u32("tern_model_n_ctx_train", model, |i| i.n_ctx_train)
+}
+
+/// Hidden size; -1 if `model` is not a valid handle.
+#[no_mangle]
+pub extern "C" fn tern_model_n_embd(model: *const tern_model) -> i32 {
+    model_u32("tern_model_n_embd", model, |i| i.n_embd)
+}
+
+/// Number of transformer blocks; -1 if `model` is not a valid handle.
+#[no_mangle]
+pub extern "C" fn tern_model_n_layer(model: *const tern_model) -> i32 {
+    model_u32("tern_model_n_layer", model, |i| i.n_layer)
+}
+
+/// Number of attention heads; -1 if `model` is not a valid handle.
+#[no_mangle]
+pub extern "C" fn tern_model_n_head(model: *const tern_model) -> i32 {
+    model_u32("tern_model_n_head", model, |i| i.n_head)
+}
+
+/// Number of key/value heads (GQA); -1 if `model` is not a valid handle.
+#[no_mangle]
+pub extern "C" fn tern_model_n_head_kv(model: *const tern_model) -> i32 {
+    model_u32("tern_model_n_head_kv", model, |i| i.n_head_kv)
+}
 
 /// Number of metadata key/value pairs in the model's file; -1 if `model` is invalid.
 #[no_mangle]

@@ -142,7 +142,7 @@ impl<'a> Cursor<'a> {
         match count.checked_mul(min_size) {
             Some(bytes) if bytes <= self.remaining() => Ok(()),
             _ => Err(Error::format(format!(
-                "{} at offset {} claims {count} items, but only {} bytes remain in the file",
+                "{} at offset {} claims {count} items, but only {} bytes remain in the file (truncated or corrupt)",
                 what(),
                 self.pos,
                 self.remaining()
@@ -474,11 +474,12 @@ fn resolve_type(
         ))),
         [only] => Ok((*only, sized(*only)?, None)),
         several => {
-            let slack = alignment.max(32);
+            // A writer places the next tensor at the next aligned offset, so the room of
+            // the right interpretation lies between its size and its aligned size.
             let fits: Vec<(TensorType, u64)> = several
                 .iter()
                 .filter_map(|&ty| ty.nbytes(&r.dims).ok().map(|n| (ty, n)))
-                .filter(|&(_, n)| n <= room && room - n < slack)
+                .filter(|&(_, n)| n <= room && align_up(n, alignment).is_some_and(|a| room <= a))
                 .collect();
             let sizes = several
                 .iter()

@@ -4,3 +4,5 @@ pub mod dispatch;
 pub mod scalar_dense;
 
 pub use dispatch::{selection, system_info, CpuFeatures, Isa};
+pub mod act;
+pub mod scalar;

@@ -26,7 +26,7 @@ pub enum SizeRule {
     QuarterPlusTail,
     /// bitnet.cpp's TL2: `pad32((ne0-256)*ne1/3*5/8 + 256*ne1/2*4/8) + 32` (ggml_nbytes).
     Tl2,
-    /// Our Sherry: 5 bits per 4 weights, `elements * 5 / 16 + 32`; ne0 and ne1 multiples of 32.
+    /// Our Sherry: 5 bits per 4 weights, `elements * 5 / 32 + 32`; ne0 and ne1 multiples of 32.
     Sherry,
 }
 
@@ -263,7 +263,7 @@ impl TensorType {
                         "SHERRY needs both dimensions to be multiples of 32, got {ne0} x {ne1}"
                     ));
                 }
-                (n / 16)
+                (n / 32)
                     .checked_mul(5)
                     .and_then(|v| v.checked_add(SCALE_TAIL_BYTES))
                     .ok_or_else(overflow)
@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(TensorType::TL2.nbytes(&[1536, 4096]).unwrap(), 1354464);
         assert_eq!(TensorType::TL2.nbytes(&[1536, 1536]).unwrap(), 507936);
         assert_eq!(TensorType::TQ2_0.nbytes(&[256, 2]).unwrap(), 132);
-        assert_eq!(TensorType::Sherry.nbytes(&[32, 32]).unwrap(), 320 + 32);
+        assert_eq!(TensorType::Sherry.nbytes(&[32, 32]).unwrap(), 160 + 32);
         assert!(TensorType::Q8_0.nbytes(&[33]).is_err());
         assert!(TensorType::TL2.nbytes(&[128, 4]).is_err());
         assert!(TensorType::F32.nbytes(&[u64::MAX, 2]).is_err());
