@@ -1,6 +1,7 @@
 //! Compute kernels and the machinery that picks them. This module knows CPUs, not files.
 
 pub mod dispatch;
+pub mod scalar_dense;
 
 pub use dispatch::{selection, system_info, CpuFeatures, Isa};
 pub mod act;
