@@ -78,7 +78,7 @@ impl Context {
             config.k_dim(),
             config.v_dim(),
         )?;
-        let scratch = ForwardScratch::new(config, n_batch, n_ctx);
+        let scratch = ForwardScratch::new(config, weights, n_batch, n_ctx)?;
         let out_rows = if params.logits_all { n_batch } else { 1 };
         let logits = vec![0.0; out_rows * config.n_vocab];
         let rope = Rope::new(

@@ -267,3 +267,34 @@ fn per_tensor_output_scales_and_biases_apply() {
     .expect("refused");
     assert!(err.to_string().contains("blk.1.attn_output.bias"), "{err}");
 }
+
+/// Quantized embeddings and heads (Q8_0, Q4_0, Q6_K, BF16) load and give logits close to
+/// the F32 ones: the quantization error of the table, not a different model.
+#[test]
+fn quantized_embeddings_and_heads() {
+    let mut spec = SynthSpec::tiny(Architecture::Llama);
+    spec.embd_type = TensorType::F32;
+    spec.head_type = TensorType::F32;
+    let (reference, greedy_ref) = run(&model(&spec), false, KvType::F16, 4);
+    for (embd, head, tol) in [
+        (TensorType::BF16, TensorType::BF16, 0.08),
+        (TensorType::Q8_0, TensorType::Q8_0, 0.08),
+        (TensorType::Q6_K, TensorType::Q6_K, 0.15),
+        (TensorType::Q4_0, TensorType::Q6_K, 0.4),
+    ] {
+        spec.embd_type = embd;
+        spec.head_type = head;
+        let m = model(&spec);
+        let (logits, greedy) = run(&m, false, KvType::F16, 4);
+        let d = max_diff(&reference, &logits);
+        println!("embedding {embd}, head {head}: max |diff| {d}");
+        assert!(d < tol, "embedding {embd}, head {head}: {d}");
+        assert!(
+            d > 0.0,
+            "embedding {embd}, head {head}: no difference at all"
+        );
+        if tol < 0.1 {
+            assert_eq!(greedy, greedy_ref, "embedding {embd}, head {head}");
+        }
+    }
+}

@@ -48,11 +48,31 @@ pub struct ForwardScratch {
 }
 
 impl ForwardScratch {
-    /// Buffers for `config`, batches of up to `n_batch` tokens and contexts of `n_ctx`.
-    pub fn new(config: &ModelConfig, n_batch: usize, n_ctx: usize) -> ForwardScratch {
+    /// Buffers for a model, batches of up to `n_batch` tokens and contexts of `n_ctx`.
+    pub fn new(
+        config: &ModelConfig,
+        weights: &ModelWeights,
+        n_batch: usize,
+        n_ctx: usize,
+    ) -> Result<ForwardScratch> {
         let b = n_batch;
         let widest = config.n_embd.max(config.attn_out_dim()).max(config.n_ff);
-        ForwardScratch {
+        let linears = weights
+            .layers
+            .iter()
+            .flat_map(|l| {
+                [
+                    &l.wq,
+                    &l.wk,
+                    &l.wv,
+                    &l.wo,
+                    &l.ffn_gate,
+                    &l.ffn_up,
+                    &l.ffn_down,
+                ]
+            })
+            .chain(std::iter::once(&weights.output));
+        Ok(ForwardScratch {
             n_batch,
             x: vec![0.0; b * config.n_embd],
             cur: vec![0.0; b * widest],
@@ -63,10 +83,10 @@ impl ForwardScratch {
             proj: vec![0.0; b * config.n_embd],
             gate: vec![0.0; b * config.n_ff],
             up: vec![0.0; b * config.n_ff],
-            acts: ActivationScratch::new(b, widest),
+            acts: ActivationScratch::new(b, widest, linears)?,
             attention: AttentionScratch::new(n_ctx, config.head_dim),
             rope_table: vec![0.0; config.n_rot.max(2)],
-        }
+        })
     }
 
     /// The largest batch these buffers hold.

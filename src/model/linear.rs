@@ -7,22 +7,22 @@
 //! goal is to reproduce bitnet.cpp's logits:
 //!
 //! - ternary weights: activations quantized to int8 in the format the weight type's
-//!   kernels read (bitnet.cpp's per-row int8 for I2_S, llama.cpp's Q8_K for TQ types),
-//!   exact integer dot products, the type's epilogue ([`crate::kernels::scalar`]);
-//! - F16 weights: for one row the activations are rounded to f16 first (ggml converts the
-//!   right-hand side to the weight's `vec_dot_type`); for two or more rows with a column
-//!   count that is a multiple of 8, llamafile's sgemm multiplies the f16 weights with the
-//!   f32 activations directly;
-//! - BF16 weights: activations rounded to bf16;
-//! - F32 weights: f32 throughout.
+//!   kernels read (bitnet.cpp's per-row int8 for I2_S and Sherry, llama.cpp's Q8_K for
+//!   the TQ types), exact integer dot products, the type's epilogue
+//!   ([`crate::kernels::scalar`]);
+//! - dense weights (F32, F16, BF16, Q8_0, Q4_0, Q6_K): activations converted to the
+//!   type's `vec_dot_type` first ([`crate::kernels::scalar_dense`]), except F16 weights
+//!   with two or more rows and a column count that is a multiple of 8, which llamafile's
+//!   sgemm (in bitnet.cpp's build) multiplies with the f32 activations as they are.
 
 use std::ops::Range;
-
-use half::{bf16, f16};
 
 use crate::error::{Error, Result};
 use crate::kernels::act::{ActivationFormat, QuantizedActivations};
 use crate::kernels::scalar::ternary_gemm;
+use crate::kernels::scalar_dense::{dense_gemv_converted, DenseActivations};
+use crate::quant::dense::{self, row_bytes, vec_dot_type};
+use crate::quant::float::f16_bits_to_f32;
 use crate::quant::ternary::TernaryMatrix;
 use crate::quant::TensorType;
 
@@ -33,6 +33,16 @@ const TERNARY_KERNEL_TYPES: &[TensorType] = &[
     TensorType::TQ2_0,
     TensorType::STQ1_0,
     TensorType::Sherry,
+];
+
+/// Dense weight types a matmul kernel exists for.
+const DENSE_KERNEL_TYPES: &[TensorType] = &[
+    TensorType::F32,
+    TensorType::F16,
+    TensorType::BF16,
+    TensorType::Q8_0,
+    TensorType::Q4_0,
+    TensorType::Q6_K,
 ];
 
 /// Where a weight's bytes live.
@@ -75,8 +85,7 @@ pub struct Linear {
 
 /// Whether [`matmul`] can multiply weights of type `ty`.
 pub fn is_supported(ty: TensorType) -> bool {
-    matches!(ty, TensorType::F32 | TensorType::F16 | TensorType::BF16)
-        || TERNARY_KERNEL_TYPES.contains(&ty)
+    DENSE_KERNEL_TYPES.contains(&ty) || TERNARY_KERNEL_TYPES.contains(&ty)
 }
 
 /// Checks that the weight `name` of type `ty` and shape `[cols, rows]` with bytes `data`
@@ -95,71 +104,100 @@ pub fn check_supported(
             "tensor '{name}' has type {ty}, which no matmul kernel handles yet"
         )));
     }
+    let ctx = || format!("tensor '{name}'");
     if ty.is_ternary() {
-        TernaryMatrix::new(ty, &[cols as u64, rows as u64], data)
-            .map_err(|e| e.context(format!("tensor '{name}'")))?;
+        TernaryMatrix::new(ty, &[cols as u64, rows as u64], data).map_err(|e| e.context(ctx()))?;
+    } else {
+        let want = row_bytes(ty, cols).map_err(|e| e.context(ctx()))? as u64 * rows as u64;
+        if data.len() as u64 != want {
+            return Err(Error::format(format!(
+                "tensor '{name}': {rows} rows of {cols} {ty} take {want} bytes, got {}",
+                data.len()
+            )));
+        }
     }
     Ok(())
 }
 
-/// Buffers for the converted forms of a batch of activations, sized at context creation.
+/// Buffers for the converted forms of a batch of activations, sized at context creation
+/// so that evaluation allocates nothing.
 #[derive(Debug, Clone, Default)]
 pub struct ActivationScratch {
+    /// Per row, int8 activations for the ternary kernels.
     quant: Vec<QuantizedActivations>,
-    rounded: Vec<f32>,
+    /// Per `vec_dot_type` in use, per row, activations converted for the dense kernels.
+    dense: Vec<(TensorType, Vec<DenseActivations>)>,
+    rows: usize,
     cols: usize,
 }
 
 impl ActivationScratch {
-    /// Room for `rows` rows of up to `cols` activations.
-    pub fn new(rows: usize, cols: usize) -> ActivationScratch {
-        ActivationScratch {
+    /// Room for `rows` rows of up to `cols` activations, multiplied with the weights
+    /// `linears` (their dense types decide which converted forms are kept).
+    pub fn new<'a>(
+        rows: usize,
+        cols: usize,
+        linears: impl Iterator<Item = &'a Linear>,
+    ) -> Result<ActivationScratch> {
+        let mut dense: Vec<(TensorType, Vec<DenseActivations>)> = Vec::new();
+        for w in linears.filter(|w| !w.ty.is_ternary()) {
+            let vt = vec_dot_type(w.ty)?;
+            let slot = match dense.iter().position(|(t, _)| *t == vt) {
+                Some(i) => i,
+                None => {
+                    dense.push((vt, (0..rows).map(|_| DenseActivations::new()).collect()));
+                    dense.len() - 1
+                }
+            };
+            // Size each buffer for the widest row it will hold.
+            let zeros = vec![0.0f32; w.cols];
+            for a in dense[slot].1.iter_mut() {
+                if a.cols() < w.cols {
+                    a.convert(w.ty, &zeros)?;
+                }
+            }
+        }
+        Ok(ActivationScratch {
+            // Q8_K's buffers (per-256 scales and sums) also cover the per-row format.
             quant: (0..rows)
-                // Q8_K's buffers (per-256 scales and sums) also cover the per-row format.
                 .map(|_| QuantizedActivations::with_capacity(ActivationFormat::Q8K, cols))
                 .collect(),
-            rounded: vec![0.0; rows * cols],
+            dense,
+            rows,
             cols,
-        }
+        })
     }
 
-    /// Bytes held (approximately, for the quantized rows).
+    /// Bytes held (approximately).
     pub fn memory_bytes(&self) -> usize {
-        self.quant.len() * (self.cols * 2 + self.cols / 8) + self.rounded.len() * 4
+        self.quant.len() * (self.cols * 2 + self.cols / 8)
+            + self.dense.len() * self.rows * self.cols * 4
     }
 }
 
-/// Which rounded copy [`ActivationScratch::rounded`] currently holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rounded {
-    None,
-    F16,
-    Bf16,
-}
-
-/// A batch of `n` activation rows of `k` floats, bound to the scratch that caches its
-/// int8 quantization and its f16/bf16 roundings, so that matrices sharing an input
-/// (Q/K/V, gate/up) convert it once.
+/// A batch of `n` activation rows of `k` floats, bound to the scratch that caches their
+/// converted forms, so that matrices sharing an input (Q/K/V, gate/up) convert it once.
 pub struct LinearInput<'a> {
     x: &'a [f32],
     n: usize,
     k: usize,
     scratch: &'a mut ActivationScratch,
     quantized: Option<ActivationFormat>,
-    rounded: Rounded,
+    /// Bit `i` set: `scratch.dense[i]` holds this input.
+    converted: u32,
 }
 
 impl<'a> LinearInput<'a> {
     /// Binds the first `n * k` floats of `x` as `n` rows of `k`.
     pub fn new(x: &'a [f32], n: usize, k: usize, scratch: &'a mut ActivationScratch) -> Self {
-        debug_assert!(x.len() >= n * k && scratch.quant.len() >= n && scratch.cols >= k);
+        debug_assert!(x.len() >= n * k && n <= scratch.rows && k <= scratch.cols);
         LinearInput {
             x: &x[..n * k],
             n,
             k,
             scratch,
             quantized: None,
-            rounded: Rounded::None,
+            converted: 0,
         }
     }
 
@@ -179,25 +217,23 @@ impl<'a> LinearInput<'a> {
         Ok(&self.scratch.quant[..self.n])
     }
 
-    fn round(&mut self, to: Rounded) -> &[f32] {
-        if self.rounded != to {
-            let dst = &mut self.scratch.rounded[..self.n * self.k];
-            match to {
-                Rounded::F16 => {
-                    for (d, &s) in dst.iter_mut().zip(self.x) {
-                        *d = f16::from_f32(s).to_f32();
-                    }
-                }
-                Rounded::Bf16 => {
-                    for (d, &s) in dst.iter_mut().zip(self.x) {
-                        *d = bf16::from_f32(s).to_f32();
-                    }
-                }
-                Rounded::None => dst.copy_from_slice(self.x),
+    /// The rows converted for weights of type `ty` (computed on first use).
+    fn converted(&mut self, ty: TensorType) -> Result<&[DenseActivations]> {
+        let vt = vec_dot_type(ty)?;
+        let slot = self
+            .scratch
+            .dense
+            .iter()
+            .position(|(t, _)| *t == vt)
+            .ok_or_else(|| Error::Internal(format!("no activation buffers for {vt}")))?;
+        let rows = &mut self.scratch.dense[slot].1[..self.n];
+        if self.converted & (1 << slot) == 0 {
+            for (r, a) in rows.iter_mut().enumerate() {
+                a.convert(ty, &self.x[r * self.k..][..self.k])?;
             }
-            self.rounded = to;
+            self.converted |= 1 << slot;
         }
-        &self.scratch.rounded[..self.n * self.k]
+        Ok(&self.scratch.dense[slot].1[..self.n])
     }
 }
 
@@ -213,27 +249,16 @@ pub fn matmul(w: &Linear, file: &[u8], input: &mut LinearInput<'_>, out: &mut [f
     let out = &mut out[..n * m];
     let bytes = w.bytes.get(file);
     match w.ty {
-        TensorType::F32 => {
+        // llamafile's sgemm path of bitnet.cpp: f16 weights times f32 activations.
+        TensorType::F16 if n >= 2 && k % 8 == 0 => {
             for r in 0..n {
-                dense_f32_gemv(bytes, m, k, &input.x[r * k..][..k], &mut out[r * m..][..m]);
+                gemv_f16_f32(bytes, m, k, &input.x[r * k..][..k], &mut out[r * m..][..m]);
             }
         }
-        TensorType::F16 => {
-            // ggml: llamafile's sgemm (f16 weights x f32 activations) for 2+ rows,
-            // vec_dot_f16 on f16-rounded activations for one row.
-            let x: &[f32] = if n >= 2 && k % 8 == 0 {
-                input.x
-            } else {
-                input.round(Rounded::F16)
-            };
-            for r in 0..n {
-                dense_f16_gemv(bytes, m, k, &x[r * k..][..k], &mut out[r * m..][..m]);
-            }
-        }
-        TensorType::BF16 => {
-            let x = input.round(Rounded::Bf16);
-            for r in 0..n {
-                dense_bf16_gemv(bytes, m, k, &x[r * k..][..k], &mut out[r * m..][..m]);
+        ty if DENSE_KERNEL_TYPES.contains(&ty) => {
+            let acts = input.converted(ty)?;
+            for (a, o) in acts.iter().zip(out.chunks_exact_mut(m)) {
+                dense_gemv_converted(ty, bytes, m, k, a, o)?;
             }
         }
         ty if TERNARY_KERNEL_TYPES.contains(&ty) => {
@@ -264,7 +289,7 @@ pub fn matmul(w: &Linear, file: &[u8], input: &mut LinearInput<'_>, out: &mut [f
     Ok(())
 }
 
-/// Row `row` of an embedding-like matrix (`rows × cols` of type `ty`), as f32.
+/// Row `row` of an embedding-like matrix (`rows × cols` of a dense type), as f32.
 pub fn dequantize_row(w: &Linear, file: &[u8], row: usize, out: &mut [f32]) -> Result<()> {
     let k = w.cols;
     if row >= w.rows || out.len() != k {
@@ -273,92 +298,34 @@ pub fn dequantize_row(w: &Linear, file: &[u8], row: usize, out: &mut [f32]) -> R
             w.name, w.rows
         )));
     }
-    let bytes = w.bytes.get(file);
-    match w.ty {
-        TensorType::F32 => {
-            for (o, b) in out
-                .iter_mut()
-                .zip(bytes[row * k * 4..][..k * 4].chunks_exact(4))
-            {
-                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
-        }
-        TensorType::F16 => {
-            for (o, b) in out
-                .iter_mut()
-                .zip(bytes[row * k * 2..][..k * 2].chunks_exact(2))
-            {
-                *o = f16::from_le_bytes([b[0], b[1]]).to_f32();
-            }
-        }
-        TensorType::BF16 => {
-            for (o, b) in out
-                .iter_mut()
-                .zip(bytes[row * k * 2..][..k * 2].chunks_exact(2))
-            {
-                *o = bf16::from_le_bytes([b[0], b[1]]).to_f32();
-            }
-        }
-        other => {
-            return Err(Error::unsupported(format!(
-                "embedding '{}' has type {other}, which cannot be read row by row yet",
-                w.name
-            )))
-        }
-    }
-    Ok(())
+    let rb = row_bytes(w.ty, k)?;
+    dense::dequantize_row(w.ty, &w.bytes.get(file)[row * rb..][..rb], out)
 }
 
 /// Whether [`dequantize_row`] reads type `ty`.
 pub fn is_row_readable(ty: TensorType) -> bool {
-    matches!(ty, TensorType::F32 | TensorType::F16 | TensorType::BF16)
+    DENSE_KERNEL_TYPES.contains(&ty)
 }
 
-/// f32 weights × f32 activations.
-fn dense_f32_gemv(w: &[u8], m: usize, k: usize, x: &[f32], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(k * 4)).take(m) {
-        *o = dot8(
-            x,
-            row.chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
-    }
-}
-
-/// f16 weights × f32 activations (exact products, f32 sums).
-fn dense_f16_gemv(w: &[u8], m: usize, k: usize, x: &[f32], out: &mut [f32]) {
+/// f16 weights × f32 activations: exact products, f32 sums in eight lanes (as llamafile's
+/// sgemm accumulates in vector registers).
+fn gemv_f16_f32(w: &[u8], m: usize, k: usize, x: &[f32], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(w.chunks_exact(k * 2)).take(m) {
-        *o = dot8(
-            x,
-            row.chunks_exact(2)
-                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()),
-        );
+        let mut acc = [0.0f32; 8];
+        for (xc, wc) in x.chunks_exact(8).zip(row.chunks_exact(16)) {
+            for i in 0..8 {
+                let wv = f16_bits_to_f32(u16::from_le_bytes([wc[2 * i], wc[2 * i + 1]]));
+                acc[i] += xc[i] * wv;
+            }
+        }
+        *o = acc.iter().sum();
     }
-}
-
-/// bf16 weights × f32 activations.
-fn dense_bf16_gemv(w: &[u8], m: usize, k: usize, x: &[f32], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(k * 2)).take(m) {
-        *o = dot8(
-            x,
-            row.chunks_exact(2)
-                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-        );
-    }
-}
-
-/// `x · w` in f32 with eight running sums (the shape of ggml's SIMD dot products).
-fn dot8(x: &[f32], w: impl Iterator<Item = f32>) -> f32 {
-    let mut acc = [0.0f32; 8];
-    for (i, (a, b)) in x.iter().zip(w).enumerate() {
-        acc[i % 8] += a * b;
-    }
-    acc.iter().sum()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use half::f16;
 
     fn linear(ty: TensorType, rows: usize, cols: usize, bytes: Vec<u8>) -> Linear {
         Linear {
@@ -382,11 +349,11 @@ mod tests {
             .iter()
             .flat_map(|v| f16::from_f32(*v).to_le_bytes())
             .collect();
-        let mut scratch = ActivationScratch::new(2, k);
-        let mut a = vec![0.0; 2 * m];
-        let mut b = vec![0.0; 2 * m];
         let w32 = linear(TensorType::F32, m, k, f32b);
         let w16 = linear(TensorType::F16, m, k, f16b);
+        let mut scratch = ActivationScratch::new(2, k, [&w32, &w16].into_iter()).unwrap();
+        let mut a = vec![0.0; 2 * m];
+        let mut b = vec![0.0; 2 * m];
         matmul(
             &w32,
             &[],
@@ -401,7 +368,10 @@ mod tests {
             &mut b,
         )
         .unwrap();
-        assert_eq!(a, b, "two rows: f16 weights see f32 activations");
+        // Two rows: f16 weights see the f32 activations (sums in another order).
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{a:?} vs {b:?}");
+        }
         // One row: the activations are rounded to f16 first.
         let mut c = vec![0.0; m];
         matmul(
@@ -421,7 +391,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c, d);
-        assert_ne!(c[..m], a[..m]);
+        assert!(
+            (c[0] - a[0]).abs() > 1e-4,
+            "rounding to f16 shows: {c:?} vs {a:?}"
+        );
         // Scale and bias.
         let mut w = w32.clone();
         w.out_scale = Some(2.0);

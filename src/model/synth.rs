@@ -30,11 +30,13 @@ pub struct SynthSpec {
     pub n_ctx_train: usize,
     /// RoPE base.
     pub rope_freq_base: f32,
-    /// Storage of the seven projections of each block (a ternary type, or F32/F16 holding
-    /// the ternary values times the scale).
+    /// Storage of the seven projections of each block (a ternary type, or a dense type
+    /// holding the ternary values times the scale).
     pub weight_type: TensorType,
-    /// Storage of the embedding (and of the head when untied): F32, F16 or BF16.
+    /// Storage of the embedding: F32, F16, BF16, Q8_0, Q4_0 or Q6_K.
     pub embd_type: TensorType,
+    /// Storage of the head when untied (same choices).
+    pub head_type: TensorType,
     /// Whether the head is the embedding (no `output.weight`).
     pub tied_output: bool,
     /// Make every group of 4 consecutive weights of a row hold exactly one zero (3:4
@@ -60,6 +62,7 @@ impl SynthSpec {
             rope_freq_base: 10000.0,
             weight_type: TensorType::I2_S,
             embd_type: TensorType::F16,
+            head_type: TensorType::F16,
             tied_output: arch != Architecture::Llama,
             sparse_3_4: false,
             seed: 1,
@@ -197,23 +200,18 @@ fn ternary_values(rng: &mut Rng, rows: usize, cols: usize, sparse_3_4: bool) -> 
     v
 }
 
+/// `values` (rows of `row_len`) stored as a dense type (F32, F16, BF16, Q8_0, Q4_0, Q6_K).
+fn dense_bytes(ty: TensorType, values: &[f32], row_len: usize) -> Result<Vec<u8>> {
+    let rb = crate::quant::dense::row_bytes(ty, row_len)?;
+    let mut out = vec![0u8; values.len() / row_len * rb];
+    for (x, o) in values.chunks_exact(row_len).zip(out.chunks_exact_mut(rb)) {
+        crate::quant::dense::quantize_row(ty, x, o)?;
+    }
+    Ok(out)
+}
+
 fn float_bytes(ty: TensorType, values: &[f32]) -> Result<Vec<u8>> {
-    Ok(match ty {
-        TensorType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        TensorType::F16 => values
-            .iter()
-            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-            .collect(),
-        TensorType::BF16 => values
-            .iter()
-            .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
-            .collect(),
-        other => {
-            return Err(Error::invalid(format!(
-                "synthetic float tensors can be F32, F16 or BF16, not {other}"
-            )))
-        }
-    })
+    dense_bytes(ty, values, values.len())
 }
 
 fn build(s: &SynthSpec) -> Result<SynthModel> {
@@ -260,7 +258,7 @@ fn build(s: &SynthSpec) -> Result<SynthModel> {
                       ty: TensorType,
                       values: Vec<f32>|
      -> Result<()> {
-        let bytes = float_bytes(ty, &values)?;
+        let bytes = dense_bytes(ty, &values, dims[0] as usize)?;
         m.tensors.push(SynthTensor {
             name: name.to_string(),
             dims,
@@ -294,7 +292,7 @@ fn build(s: &SynthSpec) -> Result<SynthModel> {
             &mut m,
             "output.weight",
             vec![s.n_embd as u64, s.n_vocab as u64],
-            s.embd_type,
+            s.head_type,
             head,
         )?;
     }
@@ -336,7 +334,7 @@ fn build(s: &SynthSpec) -> Result<SynthModel> {
                 pack_ternary(s.weight_type, &w).map_err(|e| e.context(p(name)))?
             } else {
                 let f: Vec<f32> = values.iter().map(|&t| f32::from(t) * scale).collect();
-                float_bytes(s.weight_type, &f)?
+                dense_bytes(s.weight_type, &f, cols)?
             };
             m.tensors.push(SynthTensor {
                 name: p(name),
