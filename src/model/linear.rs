@@ -83,6 +83,12 @@ pub struct Linear {
     pub bias: Option<Vec<f32>>,
 }
 
+/// Whether weights of type `ty` are repacked at load (into I2_S) because no kernel reads
+/// their layout: bitnet.cpp's TL1 and TL2, whose tiling depends on codegen parameters.
+pub fn needs_repack(ty: TensorType) -> bool {
+    matches!(ty, TensorType::TL1 | TensorType::TL2)
+}
+
 /// Whether [`matmul`] can multiply weights of type `ty`.
 pub fn is_supported(ty: TensorType) -> bool {
     DENSE_KERNEL_TYPES.contains(&ty) || TERNARY_KERNEL_TYPES.contains(&ty)

@@ -6,6 +6,8 @@ use super::config::{Architecture, ModelConfig};
 use super::linear::{self, Linear, WeightBytes};
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
+use crate::quant::ternary::{pack_ternary, unpack_ternary};
+use crate::quant::TensorType;
 
 /// The weights of one transformer block.
 #[derive(Debug, Clone)]
@@ -151,8 +153,19 @@ impl<'a> Loader<'a> {
         rows: usize,
         base: &str,
     ) -> Result<Linear> {
-        let bytes = &self.file.bytes()[self.byte_range(info)];
-        linear::check_supported(&info.name, info.ty, cols, rows, bytes)?;
+        let raw = &self.file.bytes()[self.byte_range(info)];
+        let (ty, bytes) = if linear::needs_repack(info.ty) {
+            // TL1/TL2: no kernel reads their tiled layout; unpack once and keep the same
+            // ternary values and scale as I2_S (bitnet.cpp's TL2 and I2_S results are
+            // bitwise equal: both use per-row int8 activations and one f32 scale).
+            let ctx = |e: Error| e.context(format!("tensor '{}'", info.name));
+            let w = unpack_ternary(info.ty, &info.dims, raw).map_err(ctx)?;
+            let packed = pack_ternary(TensorType::I2_S, &w).map_err(ctx)?;
+            (TensorType::I2_S, WeightBytes::Owned(packed))
+        } else {
+            (info.ty, WeightBytes::File(self.byte_range(info)))
+        };
+        linear::check_supported(&info.name, ty, cols, rows, bytes.get(self.file.bytes()))?;
         let out_scale = match self.info(&format!("{base}.scale")) {
             None => None,
             Some(s) => {
@@ -163,10 +176,10 @@ impl<'a> Loader<'a> {
         let bias = self.optional_vector(&format!("{base}.bias"), rows, "bias")?;
         Ok(Linear {
             name: info.name.clone(),
-            ty: info.ty,
+            ty,
             rows,
             cols,
-            bytes: WeightBytes::File(self.byte_range(info)),
+            bytes,
             out_scale,
             bias,
         })
