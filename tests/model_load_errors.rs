@@ -202,3 +202,29 @@ fn bad_eval_arguments_leave_the_context_unchanged() {
     ctx.kv_clear();
     assert_eq!(ctx.n_past(), 0);
 }
+
+#[test]
+fn models_are_shared_and_contexts_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Model>();
+    send::<Context>();
+    // One model, two contexts on two threads: the same logits.
+    let model = Arc::new(load(&tiny()).unwrap());
+    let run = |m: Arc<Model>| {
+        std::thread::spawn(move || {
+            let mut ctx = Context::new(
+                m,
+                &ContextParams {
+                    n_ctx: 16,
+                    ..ContextParams::default()
+                },
+            )
+            .unwrap();
+            ctx.eval(&[3, 1, 4, 1, 5]).unwrap();
+            ctx.last_logits().unwrap().to_vec()
+        })
+    };
+    let (a, b) = (run(model.clone()), run(model));
+    assert_eq!(a.join().unwrap(), b.join().unwrap());
+}

@@ -13,12 +13,19 @@ pub struct ModelInfo {
     pub architecture: String,
     /// `general.name`, if present.
     pub name: Option<String>,
+    /// Vocabulary size (tokenizer tokens, else `{arch}.vocab_size`, else embedding rows).
     pub n_vocab: u32,
+    /// `{arch}.context_length` (0 when absent).
     pub n_ctx_train: u32,
+    /// `{arch}.embedding_length` (0 when absent).
     pub n_embd: u32,
+    /// `{arch}.block_count` (0 when absent).
     pub n_layer: u32,
+    /// `{arch}.attention.head_count` (0 when absent).
     pub n_head: u32,
+    /// `{arch}.attention.head_count_kv` (defaults to `n_head`).
     pub n_head_kv: u32,
+    /// `{arch}.feed_forward_length` (0 when absent).
     pub n_ff: u32,
 }
 
