@@ -2,17 +2,20 @@
 //! the roundings llama.cpp's CPU graph applies (no flash attention):
 //!
 //! - with an f16 cache the query is rounded to f16 before `q·k` (ggml converts the
-//!   right-hand side of a matmul to the left-hand side's type), products are exact and
-//!   summed in f32;
-//! - scores are scaled, the softmax subtracts the row maximum, sums `exp` in f64 and
-//!   multiplies by the f32 reciprocal of that sum;
+//!   right-hand side of a matmul to the left-hand side's type); the products are exact and
+//!   summed in ggml's order ([`numerics::dot_exact_products`]);
+//! - scores are scaled, the softmax subtracts the row maximum, takes ggml's `exp`
+//!   ([`numerics::exp`]), sums in ggml's order ([`numerics::softmax_sum`]) and multiplies
+//!   by the f32 reciprocal of the sum;
 //! - for a batch of one token the probabilities are rounded to f16 before they weight an
-//!   f16 value cache (ggml's vec_dot path); for larger batches they stay f32 (llamafile's
-//!   sgemm path, which takes f32 right-hand sides).
+//!   f16 value cache, and the weighted sum runs in ggml's `vec_dot_f16` order over the
+//!   positions padded to 32 (llama.cpp's KV padding); for larger batches they stay f32
+//!   (llamafile's sgemm path, which takes f32 right-hand sides) and are summed in f32.
 
 use half::f16;
 
 use super::kv_cache::{KvCache, KvRows};
+use super::numerics;
 
 /// The head layout of one attention layer.
 #[derive(Debug, Clone, Copy)]
@@ -34,22 +37,32 @@ pub struct AttentionShape {
 pub struct AttentionScratch {
     scores: Vec<f32>,
     query: Vec<f32>,
+    /// Per value dimension, the four 16-lane accumulators of ggml's f16 dot product.
+    value_lanes: Vec<[[f32; 16]; 4]>,
+    /// Per value dimension, the f64 tail of that dot product.
+    value_tail: Vec<f64>,
 }
 
 impl AttentionScratch {
-    /// Room for contexts of `n_ctx` positions and heads of `head_dim`.
+    /// Room for contexts of `n_ctx` positions and heads of `head_dim` (keys and values).
     pub fn new(n_ctx: usize, head_dim: usize) -> AttentionScratch {
         AttentionScratch {
             scores: vec![0.0; n_ctx],
             query: vec![0.0; head_dim],
+            value_lanes: vec![[[0.0; 16]; 4]; head_dim],
+            value_tail: vec![0.0; head_dim],
         }
     }
 
     /// Bytes held.
     pub fn memory_bytes(&self) -> usize {
-        (self.scores.len() + self.query.len()) * 4
+        (self.scores.len() + self.query.len() + self.value_lanes.len() * 64) * 4
+            + self.value_tail.len() * 8
     }
 }
+
+/// llama.cpp pads the number of cache cells attention reads to a multiple of 32.
+const KV_PAD: usize = 32;
 
 /// Computes the attention output of the `n` tokens at positions `start..start + n`,
 /// whose keys and values are already in `cache` (layer `layer`). `q` holds `n` rows of
@@ -95,7 +108,7 @@ pub fn attend(
                     }
                     for (j, s) in scores.iter_mut().enumerate() {
                         let kr = &k[j * k_dim + kvh * head_dim..][..head_dim];
-                        *s = dot_f32_f16(query, kr) * scale;
+                        *s = numerics::dot_exact_products(query, |i| kr[i].to_f32()) * scale;
                     }
                 }
                 KvRows::F32(k) => {
@@ -110,13 +123,34 @@ pub fn attend(
             let oh = &mut out[t * o_dim + h * head_dim_v..][..head_dim_v];
             oh.fill(0.0);
             match values {
+                KvRows::F16(v) if round_probs => {
+                    // ggml: probabilities to f16, then vec_dot_f16 over the padded cells.
+                    let padded = n_kv_total.div_ceil(KV_PAD) * KV_PAD;
+                    let full = padded / 64 * 64;
+                    let lanes = &mut scratch.value_lanes[..head_dim_v];
+                    let tail = &mut scratch.value_tail[..head_dim_v];
+                    lanes.iter_mut().for_each(|a| *a = [[0.0; 16]; 4]);
+                    tail.fill(0.0);
+                    for (j, &p) in scores.iter().enumerate() {
+                        let p = f16::from_f32(p).to_f32();
+                        let vr = &v[j * v_dim + kvh * head_dim_v..][..head_dim_v];
+                        if j < full {
+                            let (r, l) = ((j % 64) / 16, j % 16);
+                            for (a, &x) in lanes.iter_mut().zip(vr) {
+                                a[r][l] += p * x.to_f32();
+                            }
+                        } else {
+                            for (a, &x) in tail.iter_mut().zip(vr) {
+                                *a += f64::from(p * x.to_f32());
+                            }
+                        }
+                    }
+                    for ((o, a), &t) in oh.iter_mut().zip(lanes.iter()).zip(tail.iter()) {
+                        *o = (f64::from(numerics::combine_accumulators(a)) + t) as f32;
+                    }
+                }
                 KvRows::F16(v) => {
                     for (j, &p) in scores.iter().enumerate() {
-                        let p = if round_probs {
-                            f16::from_f32(p).to_f32()
-                        } else {
-                            p
-                        };
                         let vr = &v[j * v_dim + kvh * head_dim_v..][..head_dim_v];
                         for (o, &x) in oh.iter_mut().zip(vr) {
                             *o += p * x.to_f32();
@@ -136,14 +170,14 @@ pub fn attend(
     }
 }
 
-/// ggml's `soft_max`: `exp(x - max)`, summed in f64, scaled by the f32 reciprocal of the sum.
+/// ggml's `soft_max`: `exp(x - max)` summed in ggml's order, scaled by the f32
+/// reciprocal of the sum.
 fn softmax_in_place(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f64;
     for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += f64::from(*v);
+        *v = numerics::exp(*v - max);
     }
+    let sum = numerics::softmax_sum(x);
     let inv = (1.0 / sum) as f32;
     for v in x.iter_mut() {
         *v *= inv;
@@ -163,23 +197,6 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let mut s = acc.iter().sum::<f32>();
     for (x, y) in ar.iter().zip(br) {
         s += x * y;
-    }
-    s
-}
-
-/// `a·b` with `b` in f16, in f32 with eight running sums.
-pub fn dot_f32_f16(a: &[f32], b: &[f16]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ac, ar) = a.split_at(a.len() / 8 * 8);
-    let (bc, br) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i].to_f32();
-        }
-    }
-    let mut s = acc.iter().sum::<f32>();
-    for (x, y) in ar.iter().zip(br) {
-        s += x * y.to_f32();
     }
     s
 }
@@ -271,10 +288,8 @@ mod tests {
     #[test]
     fn dots() {
         let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
-        let b16: Vec<f16> = (0..19).map(|i| f16::from_f32(i as f32 * 0.5)).collect();
-        let b: Vec<f32> = b16.iter().map(|x| x.to_f32()).collect();
+        let b: Vec<f32> = (0..19).map(|i| i as f32 * 0.5).collect();
         let want: f32 = (0..19).map(|i| (i * i) as f32 * 0.5).sum();
         assert_eq!(dot_f32(&a, &b), want);
-        assert_eq!(dot_f32_f16(&a, &b16), want);
     }
 }

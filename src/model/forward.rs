@@ -25,6 +25,7 @@ use super::config::{FfnActivation, ModelConfig};
 use super::kv_cache::KvCache;
 use super::linear::{self, ActivationScratch, LinearInput};
 use super::norm::rms_norm_rows;
+use super::numerics;
 use super::rope::Rope;
 use super::weights::ModelWeights;
 use crate::error::{Error, Result};
@@ -246,7 +247,7 @@ fn add_in_place(x: &mut [f32], y: &[f32]) {
     }
 }
 
-/// `gate = act(gate) * up`, with ggml's element functions.
+/// `gate = act(gate) * up`, with ggml's element functions ([`numerics::silu`]).
 fn gate_in_place(act: FfnActivation, gate: &mut [f32], up: &[f32]) {
     match act {
         FfnActivation::ReluSquared => {
@@ -257,7 +258,7 @@ fn gate_in_place(act: FfnActivation, gate: &mut [f32], up: &[f32]) {
         }
         FfnActivation::Silu => {
             for (g, &u) in gate.iter_mut().zip(up) {
-                *g = (*g / (1.0 + (-*g).exp())) * u;
+                *g = numerics::silu(*g) * u;
             }
         }
     }

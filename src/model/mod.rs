@@ -9,6 +9,7 @@ pub mod hparams;
 pub mod kv_cache;
 pub mod linear;
 pub mod norm;
+pub mod numerics;
 pub mod rope;
 pub mod synth;
 pub mod weights;

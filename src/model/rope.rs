@@ -3,6 +3,9 @@
 //! `freq_scale * p * base^(-2i/n_rot)`, where the powers are formed by repeated f32
 //! multiplication with `theta_scale = base^(-2/n_rot)` exactly as ggml's rope cache does,
 //! and divided by an optional per-pair frequency factor (llama 3's `rope_freqs`).
+//!
+//! The rotation `x0·cos − x1·sin`, `x0·sin + x1·cos` fuses the first product into the
+//! addition, as clang (which builds bitnet.cpp) contracts ggml's C expression by default.
 
 use super::config::RopeStyle;
 
@@ -66,8 +69,8 @@ impl Rope {
             RopeStyle::Normal => {
                 for (pair, cs) in head[..n].chunks_exact_mut(2).zip(table.chunks_exact(2)) {
                     let (x0, x1) = (pair[0], pair[1]);
-                    pair[0] = x0 * cs[0] - x1 * cs[1];
-                    pair[1] = x0 * cs[1] + x1 * cs[0];
+                    pair[0] = x0.mul_add(cs[0], -(x1 * cs[1]));
+                    pair[1] = x0.mul_add(cs[1], x1 * cs[0]);
                 }
             }
             RopeStyle::Neox => {
@@ -75,8 +78,8 @@ impl Rope {
                 let (lo, hi) = head[..n].split_at_mut(half);
                 for ((a, b), cs) in lo.iter_mut().zip(hi.iter_mut()).zip(table.chunks_exact(2)) {
                     let (x0, x1) = (*a, *b);
-                    *a = x0 * cs[0] - x1 * cs[1];
-                    *b = x0 * cs[1] + x1 * cs[0];
+                    *a = x0.mul_add(cs[0], -(x1 * cs[1]));
+                    *b = x0.mul_add(cs[1], x1 * cs[0]);
                 }
             }
         }
