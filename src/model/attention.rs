@@ -10,7 +10,8 @@
 //! - for a batch of one token the probabilities are rounded to f16 before they weight an
 //!   f16 value cache, and the weighted sum runs in ggml's `vec_dot_f16` order over the
 //!   positions padded to 32 (llama.cpp's KV padding); for larger batches they stay f32
-//!   (llamafile's sgemm path, which takes f32 right-hand sides) and are summed in f32.
+//!   (llamafile's sgemm path, which takes f32 right-hand sides) and are summed as its
+//!   16-lane fused accumulators sum them.
 
 use half::f16;
 
@@ -150,11 +151,18 @@ pub fn attend(
                     }
                 }
                 KvRows::F16(v) => {
+                    // llamafile's sgemm: f32 probabilities, one 16-lane fused accumulator
+                    // per output over the cells.
+                    let lanes = &mut scratch.value_lanes[..head_dim_v];
+                    lanes.iter_mut().for_each(|a| a[0] = [0.0; 16]);
                     for (j, &p) in scores.iter().enumerate() {
                         let vr = &v[j * v_dim + kvh * head_dim_v..][..head_dim_v];
-                        for (o, &x) in oh.iter_mut().zip(vr) {
-                            *o += p * x.to_f32();
+                        for (a, &x) in lanes.iter_mut().zip(vr) {
+                            a[0][j % 16] = x.to_f32().mul_add(p, a[0][j % 16]);
                         }
+                    }
+                    for (o, a) in oh.iter_mut().zip(lanes.iter()) {
+                        *o = numerics::reduce16(&a[0]);
                     }
                 }
                 KvRows::F32(v) => {

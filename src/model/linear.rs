@@ -11,18 +11,23 @@
 //!   the TQ types), exact integer dot products, the type's epilogue
 //!   ([`crate::kernels::scalar`]);
 //! - dense weights (F32, F16, BF16, Q8_0, Q4_0, Q6_K): activations converted to the
-//!   type's `vec_dot_type` first ([`crate::kernels::scalar_dense`]), except F16 weights
-//!   with two or more rows and a column count that is a multiple of 8, which llamafile's
-//!   sgemm (in bitnet.cpp's build) multiplies with the f32 activations as they are.
+//!   type's `vec_dot_type` first ([`crate::kernels::scalar_dense`]), except where
+//!   bitnet.cpp's x86 build hands the product to llamafile's sgemm (F32 and F16 weights,
+//!   two or more rows, a column count that is a multiple of 16), which multiplies the f32
+//!   activations as they are. F32 and F16 sums run in ggml's order
+//!   ([`numerics::dot_fused`], [`numerics::dot_exact_products`],
+//!   [`numerics::dot_tinyblas`]): the f16 rounding of the next one-token activation
+//!   depends on their last bit.
 
 use std::ops::Range;
 
+use super::numerics;
 use crate::error::{Error, Result};
 use crate::kernels::act::{ActivationFormat, QuantizedActivations};
 use crate::kernels::scalar::ternary_gemm;
 use crate::kernels::scalar_dense::{dense_gemv_converted, DenseActivations};
 use crate::quant::dense::{self, row_bytes, vec_dot_type};
-use crate::quant::float::f16_bits_to_f32;
+use crate::quant::float::{f16_bits_to_f32, f32_to_f16_bits};
 use crate::quant::ternary::TernaryMatrix;
 use crate::quant::TensorType;
 
@@ -133,6 +138,8 @@ pub struct ActivationScratch {
     quant: Vec<QuantizedActivations>,
     /// Per `vec_dot_type` in use, per row, activations converted for the dense kernels.
     dense: Vec<(TensorType, Vec<DenseActivations>)>,
+    /// The rows rounded to f16 (as f32), for F16 weights.
+    rounded_f16: Vec<f32>,
     rows: usize,
     cols: usize,
 }
@@ -169,6 +176,7 @@ impl ActivationScratch {
                 .map(|_| QuantizedActivations::with_capacity(ActivationFormat::Q8K, cols))
                 .collect(),
             dense,
+            rounded_f16: vec![0.0; rows * cols],
             rows,
             cols,
         })
@@ -191,6 +199,7 @@ pub struct LinearInput<'a> {
     quantized: Option<ActivationFormat>,
     /// Bit `i` set: `scratch.dense[i]` holds this input.
     converted: u32,
+    rounded_f16: bool,
 }
 
 impl<'a> LinearInput<'a> {
@@ -204,6 +213,7 @@ impl<'a> LinearInput<'a> {
             scratch,
             quantized: None,
             converted: 0,
+            rounded_f16: false,
         }
     }
 
@@ -221,6 +231,18 @@ impl<'a> LinearInput<'a> {
             self.quantized = Some(format);
         }
         Ok(&self.scratch.quant[..self.n])
+    }
+
+    /// The rows rounded to f16 values (computed on first use).
+    fn rounded_f16(&mut self) -> &[f32] {
+        let dst = &mut self.scratch.rounded_f16[..self.n * self.k];
+        if !self.rounded_f16 {
+            for (d, &x) in dst.iter_mut().zip(self.x) {
+                *d = f16_bits_to_f32(f32_to_f16_bits(x));
+            }
+            self.rounded_f16 = true;
+        }
+        dst
     }
 
     /// The rows converted for weights of type `ty` (computed on first use).
@@ -255,10 +277,38 @@ pub fn matmul(w: &Linear, file: &[u8], input: &mut LinearInput<'_>, out: &mut [f
     let out = &mut out[..n * m];
     let bytes = w.bytes.get(file);
     match w.ty {
-        // llamafile's sgemm path of bitnet.cpp: f16 weights times f32 activations.
-        TensorType::F16 if n >= 2 && k % 8 == 0 => {
-            for r in 0..n {
-                gemv_f16_f32(bytes, m, k, &input.x[r * k..][..k], &mut out[r * m..][..m]);
+        TensorType::F32 | TensorType::F16 => {
+            let f16 = w.ty == TensorType::F16;
+            let weight = |row: &[u8], c: usize| {
+                if f16 {
+                    f16_bits_to_f32(u16::from_le_bytes([row[2 * c], row[2 * c + 1]]))
+                } else {
+                    let b = &row[4 * c..4 * c + 4];
+                    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+                }
+            };
+            let rb = if f16 { 2 * k } else { 4 * k };
+            if n >= 2 && k % 16 == 0 {
+                // llamafile's sgemm: the f32 activations as they are.
+                for (x, o) in input.x.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
+                    for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
+                        *o = numerics::dot_tinyblas(x, |c| weight(row, c));
+                    }
+                }
+            } else if f16 {
+                // ggml_vec_dot_f16 on activations rounded to f16: exact products.
+                let xs = input.rounded_f16();
+                for (x, o) in xs.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
+                    for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
+                        *o = numerics::dot_exact_products(x, |c| weight(row, c));
+                    }
+                }
+            } else {
+                for (x, o) in input.x.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
+                    for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
+                        *o = numerics::dot_fused(x, |c| weight(row, c));
+                    }
+                }
             }
         }
         ty if DENSE_KERNEL_TYPES.contains(&ty) => {
@@ -311,21 +361,6 @@ pub fn dequantize_row(w: &Linear, file: &[u8], row: usize, out: &mut [f32]) -> R
 /// Whether [`dequantize_row`] reads type `ty`.
 pub fn is_row_readable(ty: TensorType) -> bool {
     DENSE_KERNEL_TYPES.contains(&ty)
-}
-
-/// f16 weights × f32 activations: exact products, f32 sums in eight lanes (as llamafile's
-/// sgemm accumulates in vector registers).
-fn gemv_f16_f32(w: &[u8], m: usize, k: usize, x: &[f32], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(k * 2)).take(m) {
-        let mut acc = [0.0f32; 8];
-        for (xc, wc) in x.chunks_exact(8).zip(row.chunks_exact(16)) {
-            for i in 0..8 {
-                let wv = f16_bits_to_f32(u16::from_le_bytes([wc[2 * i], wc[2 * i + 1]]));
-                acc[i] += xc[i] * wv;
-            }
-        }
-        *o = acc.iter().sum();
-    }
 }
 
 #[cfg(test)]
