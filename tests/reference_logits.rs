@@ -88,21 +88,40 @@ struct Row {
     prompt_diff: f32,
     gen_diff: f32,
     greedy_same: bool,
+    /// Rows (prompt and generation) bitwise equal to bitnet.cpp's, and rows compared.
+    identical: (usize, usize),
 }
 
-/// Compares `ours` with `theirs` row by row: returns the max |diff| and checks that our
-/// top-1 equals theirs wherever their top two are further apart than `tol`.
-fn compare_rows(ours: &[f32], theirs: &[f32], n_vocab: usize, tol: f32, what: &str) -> f32 {
+/// Compares `ours` with `theirs` row by row: checks every |diff| ≤ `tol` and that our
+/// top-1 equals theirs wherever their top two are further apart than `tol`. Returns the
+/// max |diff| and the number of bitwise-equal rows.
+fn compare_rows(
+    ours: &[f32],
+    theirs: &[f32],
+    n_vocab: usize,
+    tol: f32,
+    what: &str,
+) -> (f32, usize) {
     assert_eq!(ours.len(), theirs.len(), "{what}: row count");
     let mut max = 0.0f32;
+    let mut identical = 0;
     for (r, (a, b)) in ours
         .chunks_exact(n_vocab)
         .zip(theirs.chunks_exact(n_vocab))
         .enumerate()
     {
+        let mut row_max = 0.0f32;
         for (x, y) in a.iter().zip(b) {
             assert!(x.is_finite(), "{what}: row {r} has a non-finite logit");
-            max = max.max((x - y).abs());
+            row_max = row_max.max((x - y).abs());
+        }
+        assert!(
+            row_max <= tol,
+            "{what}: row {r} differs by {row_max} > {tol}"
+        );
+        max = max.max(row_max);
+        if a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()) {
+            identical += 1;
         }
         let (ta, tb) = (argmax(a).unwrap(), argmax(b).unwrap());
         if ta != tb {
@@ -113,7 +132,7 @@ fn compare_rows(ours: &[f32], theirs: &[f32], n_vocab: usize, tol: f32, what: &s
             );
         }
     }
-    max
+    (max, identical)
 }
 
 /// Runs one (file, sequence, mode) and compares prompt logits, generation logits and greedy ids.
@@ -155,7 +174,8 @@ fn check_one(
     let theirs = read_f32(&dir.join(format!(
         "logits/{fmt}/seq{seq_idx}_{mode}_prompt_logits.f32"
     )));
-    let prompt_diff = compare_rows(&prompt, &theirs, n_vocab, tol, &format!("{what} prompt"));
+    let (prompt_diff, same_prompt) =
+        compare_rows(&prompt, &theirs, n_vocab, tol, &format!("{what} prompt"));
 
     // Generation: feed bitnet.cpp's greedy tokens, so every row has the same history.
     let mut their_greedy = greedy(dir, fmt, seq_idx, mode);
@@ -173,7 +193,7 @@ fn check_one(
         gen.extend_from_slice(row);
         ours_greedy.push(argmax(row).unwrap() as u32);
     }
-    let gen_diff = compare_rows(&gen, &their_gen, n_vocab, tol, &format!("{what} gen"));
+    let (gen_diff, same_gen) = compare_rows(&gen, &their_gen, n_vocab, tol, &format!("{what} gen"));
     // Our pick after each of their steps equals theirs, except where their own top two
     // were within the tolerance (compare_rows checked those margins).
     let greedy_same = ours_greedy[..their_greedy.len()] == their_greedy[..];
@@ -182,6 +202,7 @@ fn check_one(
         prompt_diff,
         gen_diff,
         greedy_same,
+        identical: (same_prompt + same_gen, (prompt.len() + gen.len()) / n_vocab),
     }
 }
 
@@ -222,15 +243,16 @@ fn load(path: &Path) -> Model {
 fn report(title: &str, rows: &[Row]) {
     let mut text = format!("\n{title}: max |ours - bitnet.cpp| per file and mode\n");
     text += &format!(
-        "{:<44} {:>12} {:>12}  greedy\n",
-        "file / sequence / mode", "prompt", "generation"
+        "{:<52} {:>10} {:>10} {:>9}  greedy\n",
+        "file / sequence / mode", "prompt", "generation", "bitwise"
     );
     for r in rows {
         text += &format!(
-            "{:<44} {:>12.3e} {:>12.3e}  {}\n",
+            "{:<52} {:>10.3e} {:>10.3e} {:>9}  {}\n",
             r.label,
             r.prompt_diff,
             r.gen_diff,
+            format!("{}/{}", r.identical.0, r.identical.1),
             if r.greedy_same {
                 "same"
             } else {
