@@ -2,6 +2,7 @@
 
 mod args;
 mod inspect;
+mod tokenize;
 
 use args::Args;
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ usage: tern <command> [options]
 commands:
   inspect FILE [--json] [--full-arrays]   describe a GGUF file: metadata, tensors, sizes
   inspect --system                        CPU features found and kernels chosen
+  tokenize -m FILE [--json] [--pieces] TEXT   the token ids of TEXT
   version                                 print the version
 
 Run `tern <command> --help` for a command's options.";
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let args = Args::new(argv);
     let result = match command.as_str() {
         "inspect" => inspect::run(args),
+        "tokenize" => tokenize::run(args),
         "version" | "--version" | "-V" => {
             println!("tern {}", tern::VERSION);
             Ok(())

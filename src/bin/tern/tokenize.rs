@@ -1,0 +1,76 @@
+//! `tern tokenize -m FILE TEXT`: the token ids of a text under a model's tokenizer.
+
+use serde_json::json;
+use tern::model::{LoadParams, Model};
+use tern::{Error, Result};
+
+use crate::args::Args;
+
+const HELP: &str = "\
+usage: tern tokenize -m FILE [--no-bos] [--parse-special] [--json] [--pieces] [--] TEXT
+
+  -m, --model FILE   the GGUF file whose tokenizer to use (only its metadata is read)
+  --no-bos           add no special tokens (no BOS/EOS, whatever the model says)
+  --parse-special    treat control tokens written in TEXT (e.g. <|eot_id|>) as tokens
+  --json             print a JSON array of ids (of {id, piece} objects with --pieces)
+  --pieces           print each id with its piece, one per line
+  --                 end of options: everything after it is TEXT";
+
+pub fn run(mut args: Args) -> Result<()> {
+    if args.flag(&["-h", "--help"]) {
+        println!("{HELP}");
+        return Ok(());
+    }
+    let path = args
+        .value(&["-m", "--model"])?
+        .ok_or_else(|| Error::invalid(format!("-m FILE is required\n\n{HELP}")))?;
+    let no_bos = args.flag(&["--no-bos"]);
+    let parse_special = args.flag(&["--parse-special"]);
+    let as_json = args.flag(&["--json"]);
+    let pieces = args.flag(&["--pieces"]);
+    let pos = args.positionals()?;
+    let [text] = pos.as_slice() else {
+        return Err(Error::invalid(format!(
+            "expected one TEXT argument (quote it), found {}\n\n{HELP}",
+            pos.len()
+        )));
+    };
+
+    let model = Model::load(
+        &path,
+        &LoadParams {
+            vocab_only: true,
+            use_mmap: true,
+        },
+    )?;
+    let tok = model.tokenizer().ok_or_else(|| {
+        Error::NotFound(format!(
+            "{path}: the file has no tokenizer (tokenizer.ggml.model is absent)"
+        ))
+    })?;
+    let ids = tok.tokenize(text, !no_bos, parse_special)?;
+
+    let piece = |id: u32| -> Result<String> {
+        Ok(String::from_utf8_lossy(tok.token_to_piece(id, true)?).into_owned())
+    };
+    match (as_json, pieces) {
+        (true, false) => println!("{}", json!(ids)),
+        (true, true) => {
+            let items = ids
+                .iter()
+                .map(|&id| Ok(json!({ "id": id, "piece": piece(id)? })))
+                .collect::<Result<Vec<_>>>()?;
+            println!("{}", json!(items));
+        }
+        (false, true) => {
+            for &id in &ids {
+                println!("{id:>7} {:?}", piece(id)?);
+            }
+        }
+        (false, false) => {
+            let line: Vec<String> = ids.iter().map(u32::to_string).collect();
+            println!("{}", line.join(" "));
+        }
+    }
+    Ok(())
+}
