@@ -134,6 +134,16 @@ fn streaming_never_splits_a_character() {
     }
     out.push_str(&stream.finish());
     assert_eq!(out.trim_start(), text);
+
+    // The same through the tokenizer's own id stream.
+    let mut ts = t.stream(false);
+    let mut out = String::new();
+    for &id in &ids {
+        out.push_str(&ts.push(id).unwrap());
+    }
+    out.push_str(&ts.finish());
+    assert_eq!(out.trim_start(), text);
+    assert!(ts.push(1 << 30).is_err());
 }
 
 #[test]

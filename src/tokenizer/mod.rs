@@ -39,6 +39,12 @@ use crate::gguf::GgufFile;
 use bpe::BpeTokenizer;
 use partition::Fragment;
 
+// A model (and so its tokenizer) is shared between threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Tokenizer>();
+};
+
 /// A tokenizer: vocabulary, algorithm, special tokens and the piece of every token.
 /// Immutable after construction and safe to share between threads.
 pub struct Tokenizer {
@@ -242,6 +248,16 @@ impl Tokenizer {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
+    /// A decoder for generated ids, one at a time, that returns only whole UTF-8
+    /// characters (see [`TokenStream`]). `special` renders control tokens as their text.
+    pub fn stream(&self, special: bool) -> TokenStream<'_> {
+        TokenStream {
+            tokenizer: self,
+            special,
+            utf8: Utf8Stream::new(),
+        }
+    }
+
     /// The token's text as stored in the vocabulary.
     pub fn token_text(&self, id: u32) -> Result<&[u8]> {
         Ok(&self.vocab.texts[self.check_id(id)?])
@@ -320,5 +336,29 @@ impl Tokenizer {
             })?,
         };
         Ok(ChatFormat::resolve(template)?.apply(messages, add_generation_prompt))
+    }
+}
+
+/// Decodes generated ids one at a time into text, never splitting a UTF-8 character:
+/// bytes of a character spread over several tokens are held back until it is complete.
+/// Pieces are used as they are (no leading space is removed).
+#[derive(Debug)]
+pub struct TokenStream<'a> {
+    tokenizer: &'a Tokenizer,
+    special: bool,
+    utf8: Utf8Stream,
+}
+
+impl TokenStream<'_> {
+    /// Adds token `id`; returns the text now complete (possibly empty). An id out of
+    /// range is an error and changes nothing.
+    pub fn push(&mut self, id: u32) -> Result<String> {
+        let piece = self.tokenizer.token_to_piece(id, self.special)?;
+        Ok(self.utf8.push(piece))
+    }
+
+    /// Ends the stream: an incomplete character left over becomes U+FFFD.
+    pub fn finish(&mut self) -> String {
+        self.utf8.finish()
     }
 }

@@ -8,8 +8,10 @@ use crate::args::Args;
 
 const HELP: &str = "\
 usage: tern tokenize -m FILE [--no-bos] [--parse-special] [--json] [--pieces] [--] TEXT
+       tern tokenize -m FILE [options] -f TEXT_FILE
 
   -m, --model FILE   the GGUF file whose tokenizer to use (only its metadata is read)
+  -f, --file FILE    read the text from FILE (\"-\" for standard input) instead
   --no-bos           add no special tokens (no BOS/EOS, whatever the model says)
   --parse-special    treat control tokens written in TEXT (e.g. <|eot_id|>) as tokens
   --json             print a JSON array of ids (of {id, piece} objects with --pieces)
@@ -28,12 +30,22 @@ pub fn run(mut args: Args) -> Result<()> {
     let parse_special = args.flag(&["--parse-special"]);
     let as_json = args.flag(&["--json"]);
     let pieces = args.flag(&["--pieces"]);
+    let text_file = args.value(&["-f", "--file"])?;
     let pos = args.positionals()?;
-    let [text] = pos.as_slice() else {
-        return Err(Error::invalid(format!(
-            "expected one TEXT argument (quote it), found {}\n\n{HELP}",
-            pos.len()
-        )));
+    let text: Vec<u8> = match (text_file, pos.as_slice()) {
+        (None, [text]) => text.clone().into_bytes(),
+        (Some(f), []) => read_text(&f)?,
+        (None, _) => {
+            return Err(Error::invalid(format!(
+                "expected one TEXT argument (quote it), found {}\n\n{HELP}",
+                pos.len()
+            )))
+        }
+        (Some(_), _) => {
+            return Err(Error::invalid(format!(
+                "give the text either as TEXT or with -f, not both\n\n{HELP}"
+            )))
+        }
     };
 
     let model = Model::load(
@@ -48,7 +60,7 @@ pub fn run(mut args: Args) -> Result<()> {
             "{path}: the file has no tokenizer (tokenizer.ggml.model is absent)"
         ))
     })?;
-    let ids = tok.tokenize(text, !no_bos, parse_special)?;
+    let ids = tok.tokenize_bytes(&text, !no_bos, parse_special)?;
 
     let piece = |id: u32| -> Result<String> {
         Ok(String::from_utf8_lossy(tok.token_to_piece(id, true)?).into_owned())
@@ -73,4 +85,15 @@ pub fn run(mut args: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The bytes of `path`, or of standard input for "-".
+fn read_text(path: &str) -> Result<Vec<u8>> {
+    if path == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| Error::Io(format!("standard input: {e}")))?;
+        return Ok(buf);
+    }
+    std::fs::read(path).map_err(|e| Error::Io(format!("{path}: {e}")))
 }
