@@ -2,6 +2,7 @@
 //! detokenizing, streaming, chat templates, and the model's tokenizer.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use tern::gguf::GgufFile;
 use tern::model::{LoadParams, Model};
@@ -24,9 +25,19 @@ fn reference_dir() -> Option<PathBuf> {
     None
 }
 
-fn vocab(dir: &Path, name: &str) -> Tokenizer {
-    let file = GgufFile::open(dir.join("tokenizer").join(name)).unwrap();
-    Tokenizer::from_gguf(&file).unwrap()
+/// Each vocabulary is built once per test binary (building Llama 3's takes a while in a
+/// debug build).
+fn vocab(dir: &Path, name: &str) -> &'static Tokenizer {
+    static CACHE: Mutex<Vec<(PathBuf, &'static Tokenizer)>> = Mutex::new(Vec::new());
+    let path = dir.join("tokenizer").join(name);
+    let mut cache = CACHE.lock().unwrap();
+    if let Some((_, t)) = cache.iter().find(|(p, _)| *p == path) {
+        return t;
+    }
+    let file = GgufFile::open(&path).unwrap();
+    let t: &'static Tokenizer = Box::leak(Box::new(Tokenizer::from_gguf(&file).unwrap()));
+    cache.push((path, t));
+    t
 }
 
 fn inputs(dir: &Path, name: &str) -> Vec<String> {

@@ -306,3 +306,47 @@ fn long_runs_of_one_character_are_linear() {
     let ids = spm.tokenize(&text, false, false).unwrap();
     assert_eq!(spm.detokenize(&ids, false, false).unwrap(), text);
 }
+
+#[test]
+fn a_bad_tokenizer_fails_the_model_load() {
+    use tern::model::{LoadParams, Model};
+    let dir = std::env::temp_dir();
+    let write = |name: &str, meta: &[(&str, Value)]| {
+        let mut w = GgufWriter::new();
+        for (k, v) in meta {
+            w.set(k, v.clone());
+        }
+        let path = dir.join(format!("tern-tok-{}-{name}.gguf", std::process::id()));
+        w.write_file(&path, &[]).unwrap();
+        path
+    };
+    let bad = write(
+        "bad",
+        &with(
+            bpe_metadata(),
+            "tokenizer.ggml.bos_token_id",
+            Value::U32(9999),
+        ),
+    );
+    let result = Model::load(&bad, &LoadParams::default());
+    let _ = std::fs::remove_file(&bad);
+    let e = result.err().expect("the load must fail");
+    assert!(matches!(e, Error::Tokenizer(_)), "{e}");
+    assert_msg(&e, &["tern-tok-", "bos_token_id", "9999"]);
+
+    // No tokenizer (or "none"): the model loads without one.
+    let none = write(
+        "none",
+        &[
+            ("general.architecture", Value::string("test")),
+            ("tokenizer.ggml.model", Value::string("none")),
+        ],
+    );
+    let model = Model::load(&none, &LoadParams::default());
+    let _ = std::fs::remove_file(&none);
+    assert!(model.unwrap().tokenizer().is_none());
+    let good = write("good", &bpe_metadata());
+    let model = Model::load(&good, &LoadParams::default());
+    let _ = std::fs::remove_file(&good);
+    assert_eq!(model.unwrap().tokenizer().unwrap().n_vocab(), 262);
+}

@@ -36,6 +36,18 @@ impl Drop for Loaded {
     }
 }
 
+/// The Llama 3 vocabulary, loaded once through the C API and shared by the tests (a
+/// model is immutable and may be used from many threads).
+fn llama_bpe(dir: &Path) -> *const tern_model {
+    static MODEL: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MODEL.get_or_init(|| {
+        let m = load(&dir.join("tokenizer/ggml-vocab-llama-bpe.gguf"));
+        let p = m.0 as usize;
+        std::mem::forget(m);
+        p
+    }) as *const tern_model
+}
+
 fn load(path: &Path) -> Loaded {
     let c = CString::new(path.to_str().unwrap()).unwrap();
     let mut params = tern_model_default_params();
@@ -45,6 +57,9 @@ fn load(path: &Path) -> Loaded {
     assert_eq!(st, TERN_OK, "{}", last_error());
     Loaded(m)
 }
+
+/// A borrowed handle (not freed).
+struct Shared(*const tern_model);
 
 fn last_error() -> String {
     // SAFETY: tern_last_error returns a valid NUL-terminated string.
@@ -88,7 +103,7 @@ fn tokenize(m: *const tern_model, text: &[u8], add: bool, parse: bool) -> (tern_
 fn tokenize_reports_sizes_and_matches_the_rust_api() {
     let Some(dir) = reference_dir() else { return };
     let path = dir.join("tokenizer/ggml-vocab-llama-bpe.gguf");
-    let m = load(&path);
+    let m = Shared(llama_bpe(&dir));
     let rust = Tokenizer::from_gguf(&tern::gguf::GgufFile::open(&path).unwrap()).unwrap();
     let text = "Hello world<|eot_id|> 3333 🚀";
     for (add, parse) in [(false, false), (true, false), (true, true)] {
@@ -201,7 +216,7 @@ fn tokenize_bad_arguments() {
 #[test]
 fn pieces_and_detokenize() {
     let Some(dir) = reference_dir() else { return };
-    let m = load(&dir.join("tokenizer/ggml-vocab-llama-bpe.gguf"));
+    let m = Shared(llama_bpe(&dir));
     let mut len = 0usize;
     let mut buf = [0 as c_char; 32];
     // " world" is one token.
@@ -342,7 +357,7 @@ fn pieces_and_detokenize() {
 #[test]
 fn special_token_queries() {
     let Some(dir) = reference_dir() else { return };
-    let m = load(&dir.join("tokenizer/ggml-vocab-llama-bpe.gguf"));
+    let m = Shared(llama_bpe(&dir));
     assert_eq!(tern_token_bos(m.0), 128000);
     assert_eq!(tern_token_eos(m.0), 128001);
     assert_eq!(tern_token_eot(m.0), 128009);
@@ -433,7 +448,7 @@ fn chat_templates() {
             .to_string();
         assert_eq!(got, "User: Hi<|eot_id|>Assistant: ");
     }
-    let m = load(&dir.join("tokenizer/ggml-vocab-llama-bpe.gguf"));
+    let m = Shared(llama_bpe(&dir));
     assert_eq!(
         tern_chat_apply_template(
             m.0,

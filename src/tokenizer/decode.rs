@@ -8,13 +8,17 @@
 //! of a UTF-8 character (a lone byte token), so pieces are bytes, not strings.
 
 use super::attr::{TokenAttr, VocabKind};
-use super::bpe::char_to_byte_map;
+use super::bpe::byte_to_char_table;
 use super::spm::SPACE_MARKER;
 use super::vocab::{parse_byte_token, Vocab};
 
 /// The piece of every token with special tokens rendered (the cache llama.cpp builds).
 pub fn build_pieces(vocab: &Vocab) -> Vec<Vec<u8>> {
-    let char_to_byte = char_to_byte_map();
+    // GPT-2's byte-level characters are all below U+0144: a table indexed by code point.
+    let mut char_to_byte = [None; 0x144];
+    for (b, c) in byte_to_char_table().iter().enumerate() {
+        char_to_byte[*c as usize] = Some(b as u8);
+    }
     let shown_as_text = TokenAttr::UNKNOWN
         .with(TokenAttr::CONTROL)
         .with(TokenAttr::USER_DEFINED);
@@ -58,12 +62,12 @@ fn replace_marker(text: &[u8]) -> Vec<u8> {
 
 /// Maps GPT-2 byte-level characters back to bytes. A character outside the table (a
 /// malformed vocabulary) is kept as its own UTF-8 bytes.
-fn byte_level_to_bytes(text: &[u8], map: &std::collections::HashMap<char, u8>) -> Vec<u8> {
+fn byte_level_to_bytes(text: &[u8], map: &[Option<u8>; 0x144]) -> Vec<u8> {
     let s = String::from_utf8_lossy(text);
     let mut out = Vec::with_capacity(s.len());
     for c in s.chars() {
-        match map.get(&c) {
-            Some(&b) => out.push(b),
+        match map.get(c as usize).copied().flatten() {
+            Some(b) => out.push(b),
             None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
         }
     }

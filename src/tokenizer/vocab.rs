@@ -123,12 +123,14 @@ impl Vocab {
         })
     }
 
-    /// As [`Vocab::from_gguf`], but `Ok(None)` when the file has no tokenizer at all.
+    /// As [`Vocab::from_gguf`], but `Ok(None)` when the file has no tokenizer at all:
+    /// no `tokenizer.ggml.model` key, or the value `none` / `no_vocab` that converters
+    /// write for models without a vocabulary.
     pub fn from_gguf_if_present(file: &GgufFile) -> Result<Option<Vocab>> {
-        if file.get(KEY_MODEL).is_none() {
-            return Ok(None);
+        match str_key(file, KEY_MODEL)? {
+            None | Some("none") | Some("no_vocab") => Ok(None),
+            Some(_) => Vocab::from_gguf(file).map(Some),
         }
-        Vocab::from_gguf(file).map(Some)
     }
 }
 
@@ -296,6 +298,7 @@ fn read_merges(file: &GgufFile, ids: &HashMap<Vec<u8>, u32>) -> Result<Vec<(Stri
     })?;
     let mut seen = std::collections::HashSet::with_capacity(strings.len());
     let mut merges = Vec::with_capacity(strings.len());
+    let mut joined = Vec::new();
     for (i, m) in strings.iter().enumerate() {
         let bad = |why: String| {
             Error::Tokenizer(format!(
@@ -314,28 +317,32 @@ fn read_merges(file: &GgufFile, ids: &HashMap<Vec<u8>, u32>) -> Result<Vec<(Stri
         if right.is_empty() {
             return Err(bad("the right token is empty".into()));
         }
-        for part in [left, right] {
-            if !ids.contains_key(part) {
-                return Err(bad(format!(
+        let id_of = |part: &[u8]| {
+            ids.get(part).copied().ok_or_else(|| {
+                bad(format!(
                     "'{}' is not in the vocabulary",
                     String::from_utf8_lossy(part)
-                )));
-            }
-        }
-        let joined = [left, right].concat();
+                ))
+            })
+        };
+        let pair = (id_of(left)?, id_of(right)?);
+        joined.clear();
+        joined.extend_from_slice(left);
+        joined.extend_from_slice(right);
         if !ids.contains_key(&joined) {
             return Err(bad(format!(
                 "the merged token '{}' is not in the vocabulary",
                 String::from_utf8_lossy(&joined)
             )));
         }
+        // llama.cpp keeps the first rank of a pair listed twice.
+        if !seen.insert(pair) {
+            continue;
+        }
         let (Ok(l), Ok(r)) = (std::str::from_utf8(left), std::str::from_utf8(right)) else {
             return Err(bad("not valid UTF-8".into()));
         };
-        // llama.cpp keeps the first rank of a pair listed twice.
-        if seen.insert((l, r)) {
-            merges.push((l.to_string(), r.to_string()));
-        }
+        merges.push((l.to_string(), r.to_string()));
     }
     Ok(merges)
 }
