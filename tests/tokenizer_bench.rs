@@ -46,8 +46,12 @@ fn prompt(dir: &Path, bytes: usize) -> String {
 }
 
 fn time(label: &str, tok: &Tokenizer, text: &str) {
+    time_with(label, tok, text, false);
+}
+
+fn time_with(label: &str, tok: &Tokenizer, text: &str, parse_special: bool) {
     let start = Instant::now();
-    let ids = tok.tokenize(text, true, false).unwrap();
+    let ids = tok.tokenize(text, true, parse_special).unwrap();
     let secs = start.elapsed().as_secs_f64();
     let back = tok.detokenize(&ids, true, false).unwrap();
     let start2 = Instant::now();
@@ -79,5 +83,16 @@ fn tokenizer_speed() {
             let text = c.repeat(10 * 1024 * 1024);
             time(&format!("{name} 10 MB of {what}"), &tok, &text);
         }
+        let words = "ab ".repeat(10 * 1024 * 1024 / 3);
+        time(&format!("{name} 10 MB of 'ab '"), &tok, &words);
+        let text = prompt(&dir, 10 * 1024 * 1024);
+        time(&format!("{name} 10 MB prompt"), &tok, &text);
+        let markers = "<|eot_id|></s>".repeat(10 * 1024 * 1024 / 14);
+        time_with(
+            &format!("{name} 10 MB of markers, parse_special"),
+            &tok,
+            &markers,
+            true,
+        );
     }
 }

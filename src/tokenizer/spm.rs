@@ -28,20 +28,25 @@ fn utf8_len(lead: u8) -> usize {
     }
 }
 
+/// "No symbol" in a `prev` / `next` link. Positions and indices are u32 to keep the
+/// symbol list and the queue small (cache-friendly on long texts).
+const NONE: u32 = u32::MAX;
+
+/// A run of the text (`start..start + len`); `len` 0 once merged into its left neighbour.
 #[derive(Clone, Copy)]
 struct Symbol {
-    start: usize,
-    len: usize,
-    prev: Option<usize>,
-    next: Option<usize>,
+    start: u32,
+    len: u32,
+    prev: u32,
+    next: u32,
 }
 
 /// A candidate merge of symbols `left` and `right` into a token of score `score`.
 struct Bigram {
     score: f32,
-    left: usize,
-    right: usize,
-    len: usize,
+    left: u32,
+    right: u32,
+    len: u32,
 }
 
 impl PartialEq for Bigram {
@@ -80,19 +85,25 @@ fn byte_token(vocab: &Vocab, b: u8) -> Result<u32> {
 
 /// Appends the SentencePiece ids of `text` (already `▁`-escaped) to `out`.
 pub fn encode(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) -> Result<()> {
+    if text.len() >= NONE as usize {
+        return Err(Error::invalid(format!(
+            "a text fragment of {} bytes is too long to tokenize (the limit is 4 GiB)",
+            text.len()
+        )));
+    }
     let mut symbols: Vec<Symbol> = Vec::with_capacity(text.len());
     let mut offset = 0;
     while offset < text.len() {
         let len = utf8_len(text[offset]).min(text.len() - offset);
-        let index = symbols.len();
+        let index = symbols.len() as u32;
         symbols.push(Symbol {
-            start: offset,
-            len,
-            prev: index.checked_sub(1),
-            next: None,
+            start: offset as u32,
+            len: len as u32,
+            prev: if index == 0 { NONE } else { index - 1 },
+            next: NONE,
         });
         if index > 0 {
-            symbols[index - 1].next = Some(index);
+            symbols[index as usize - 1].next = index;
         }
         offset += len;
     }
@@ -101,48 +112,49 @@ pub fn encode(vocab: &Vocab, text: &[u8], out: &mut Vec<u32>) -> Result<()> {
     }
 
     let mut queue = BinaryHeap::with_capacity(symbols.len());
-    let try_add =
-        |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: usize, right: usize| {
-            let (l, r) = (symbols[left], symbols[right]);
-            let piece = &text[l.start..r.start + r.len];
-            if let Some(id) = vocab.id_of(piece) {
-                let score = vocab.scores[id as usize];
-                queue.push(Bigram {
-                    // -0.0 ties with 0.0, as a C++ `<` comparison treats them.
-                    score: if score == 0.0 { 0.0 } else { score },
-                    left,
-                    right,
-                    len: piece.len(),
-                });
-            }
-        };
-    for i in 1..symbols.len() {
+    let try_add = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: u32, right: u32| {
+        let (l, r) = (symbols[left as usize], symbols[right as usize]);
+        let piece = &text[l.start as usize..(r.start + r.len) as usize];
+        if let Some(id) = vocab.id_of(piece) {
+            let score = vocab.scores[id as usize];
+            queue.push(Bigram {
+                // -0.0 ties with 0.0, as a C++ `<` comparison treats them.
+                score: if score == 0.0 { 0.0 } else { score },
+                left,
+                right,
+                len: piece.len() as u32,
+            });
+        }
+    };
+    for i in 1..symbols.len() as u32 {
         try_add(&mut queue, &symbols, i - 1, i);
     }
     while let Some(b) = queue.pop() {
-        let (l, r) = (symbols[b.left], symbols[b.right]);
+        let (l, r) = (symbols[b.left as usize], symbols[b.right as usize]);
         // Stale: one side was merged away or grew since the bigram was queued.
         if l.len == 0 || r.len == 0 || l.len + r.len != b.len {
             continue;
         }
-        symbols[b.left].len += r.len;
-        symbols[b.right].len = 0;
-        symbols[b.left].next = r.next;
-        if let Some(n) = r.next {
-            symbols[n].prev = Some(b.left);
+        let left = &mut symbols[b.left as usize];
+        left.len += r.len;
+        left.next = r.next;
+        let prev = left.prev;
+        symbols[b.right as usize].len = 0;
+        if r.next != NONE {
+            symbols[r.next as usize].prev = b.left;
         }
-        if let Some(p) = symbols[b.left].prev {
-            try_add(&mut queue, &symbols, p, b.left);
+        if prev != NONE {
+            try_add(&mut queue, &symbols, prev, b.left);
         }
-        if let Some(n) = symbols[b.left].next {
-            try_add(&mut queue, &symbols, b.left, n);
+        if r.next != NONE {
+            try_add(&mut queue, &symbols, b.left, r.next);
         }
     }
 
-    let mut at = Some(0);
-    while let Some(i) = at {
-        let s = symbols[i];
-        let piece = &text[s.start..s.start + s.len];
+    let mut at = 0;
+    while at != NONE {
+        let s = symbols[at as usize];
+        let piece = &text[s.start as usize..(s.start + s.len) as usize];
         match vocab.id_of(piece) {
             Some(id) => out.push(id),
             None => {
@@ -203,7 +215,7 @@ mod tests {
                 len: 2,
             });
         }
-        let order: Vec<usize> = std::iter::from_fn(|| h.pop().map(|b| b.left)).collect();
+        let order: Vec<u32> = std::iter::from_fn(|| h.pop().map(|b| b.left)).collect();
         assert_eq!(order, vec![3, 7, 5, 0]);
     }
 }
