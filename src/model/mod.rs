@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
+use crate::tokenizer::Tokenizer;
 pub use hparams::ModelInfo;
 
 /// How to load a model.
@@ -31,6 +32,7 @@ impl Default for LoadParams {
 pub struct Model {
     file: GgufFile,
     info: ModelInfo,
+    tokenizer: Option<Tokenizer>,
 }
 
 impl Model {
@@ -45,7 +47,14 @@ impl Model {
             GgufFile::from_bytes(bytes).map_err(|e| e.context(path.display()))?
         };
         let info = ModelInfo::from_gguf(&file).map_err(|e| e.context(path.display()))?;
-        Ok(Model { file, info })
+        // Built when the file has `tokenizer.ggml.model`; a bad tokenizer fails the load.
+        let tokenizer =
+            Tokenizer::from_gguf_if_present(&file).map_err(|e| e.context(path.display()))?;
+        Ok(Model {
+            file,
+            info,
+            tokenizer,
+        })
     }
 
     /// The GGUF file the model was loaded from.
@@ -56,5 +65,10 @@ impl Model {
     /// Hyper-parameters.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// The tokenizer from the file's metadata; `None` if it has no `tokenizer.ggml.model`.
+    pub fn tokenizer(&self) -> Option<&Tokenizer> {
+        self.tokenizer.as_ref()
     }
 }

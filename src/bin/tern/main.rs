@@ -3,6 +3,7 @@
 mod args;
 mod inspect;
 mod quantize;
+mod tokenize;
 
 use args::Args;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ commands:
   inspect FILE [--json] [--full-arrays]   describe a GGUF file: metadata, tensors, sizes
   inspect --system                        CPU features found and kernels chosen
   quantize IN OUT --type TYPE [--head T]  convert ternary weights between types
+  tokenize -m FILE [--json] [--pieces] TEXT   the token ids of TEXT
   version                                 print the version
 
 Run `tern <command> --help` for a command's options.";
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "inspect" => inspect::run(args),
         "quantize" => quantize::run(args),
+        "tokenize" => tokenize::run(args),
         "version" | "--version" | "-V" => {
             println!("tern {}", tern::VERSION);
             Ok(())
