@@ -86,6 +86,18 @@ typedef struct {
   bool use_mmap;
 } tern_model_params;
 
+// A token id. Valid ids are `0 .. tern_model_n_vocab(model)`; -1 means "none".
+typedef int32_t tern_token;
+
+// One chat message for `tern_chat_apply_template`: two NUL-terminated UTF-8 strings
+// owned by the caller.
+typedef struct {
+  // "system", "user" or "assistant".
+  const char *role;
+  // The message text.
+  const char *content;
+} tern_chat_message;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -178,6 +190,102 @@ tern_status tern_model_meta_val_str(const tern_model *model,
 
 // Number of tensors in the model's file; -1 if `model` is invalid.
 int32_t tern_model_n_tensors(const tern_model *model);
+
+// Tokenizes `text_len` bytes at `text` (not NUL-terminated; may be NULL when
+// `text_len` is 0) into `out_tokens`, a caller-owned array of `capacity` ids.
+// `add_special` adds BOS/EOS as the model's metadata says; `parse_special` makes control
+// tokens written in the text (such as `<|eot_id|>`) count as those tokens.
+// `*n_tokens` (required) receives the number of ids; when it exceeds `capacity` the call
+// fails with TERN_ERR_BUFFER_TOO_SMALL and writes no id, so a first call with
+// `capacity` 0 asks for the size. Text that is not UTF-8 is accepted: SentencePiece
+// models encode such bytes with byte tokens; BPE models replace each byte that does not
+// start a valid UTF-8 sequence by U+FFFD (as llama.cpp does).
+tern_status tern_tokenize(const tern_model *model,
+                          const char *text,
+                          size_t text_len,
+                          bool add_special,
+                          bool parse_special,
+                          tern_token *out_tokens,
+                          size_t capacity,
+                          size_t *n_tokens);
+
+// Writes the bytes token `token` stands for into `buf` (caller-owned, `buf_size`
+// bytes; no NUL is added, and the piece may be part of a UTF-8 character).
+// `*piece_len` (required) receives the piece's length; when it exceeds `buf_size` the
+// call fails with TERN_ERR_BUFFER_TOO_SMALL and writes nothing. Control and unknown
+// tokens give an empty piece unless `special` is true. An id out of range is
+// TERN_ERR_INVALID_ARGUMENT.
+tern_status tern_token_to_piece(const tern_model *model,
+                                tern_token token,
+                                bool special,
+                                char *buf,
+                                size_t buf_size,
+                                size_t *piece_len);
+
+// Detokenizes `n_tokens` ids at `tokens` (may be NULL when `n_tokens` is 0) into
+// `buf` (caller-owned, `buf_size` bytes) as NUL-terminated text. `remove_special` drops
+// a leading BOS / trailing EOS the tokenizer would add; `unparse_special` writes
+// control tokens as their text. `*needed` (if not NULL) receives the bytes needed
+// including the NUL; when `buf_size` is smaller the call fails with
+// TERN_ERR_BUFFER_TOO_SMALL and writes nothing. The text is the tokens' bytes as they
+// are: it may end inside a UTF-8 character. An id out of range is
+// TERN_ERR_INVALID_ARGUMENT.
+tern_status tern_detokenize(const tern_model *model,
+                            const tern_token *tokens,
+                            size_t n_tokens,
+                            bool remove_special,
+                            bool unparse_special,
+                            char *buf,
+                            size_t buf_size,
+                            size_t *needed);
+
+// Writes the chat prompt for `n_messages` messages at `messages` into `buf`
+// (caller-owned, `buf_size` bytes, NUL-terminated). `tmpl` is a format name
+// ("llama3", "bitnet", "bitnet-hf", "falcon3", "chatml", "phi3") or a Jinja template to
+// recognise; NULL uses the model's `tokenizer.chat_template` (then `model` is required;
+// otherwise it may be NULL). `add_generation_prompt` ends the prompt where the
+// assistant's reply begins. `*needed` (if not NULL) receives the bytes needed including
+// the NUL; when `buf_size` is smaller the call fails with TERN_ERR_BUFFER_TOO_SMALL and
+// writes nothing. An unrecognised template is TERN_ERR_UNSUPPORTED; a model without a
+// template (and `tmpl` NULL) is TERN_ERR_NOT_FOUND. No BOS is written: tokenize the
+// prompt with `add_special` true.
+tern_status tern_chat_apply_template(const tern_model *model,
+                                     const char *tmpl,
+                                     const tern_chat_message *messages,
+                                     size_t n_messages,
+                                     bool add_generation_prompt,
+                                     char *buf,
+                                     size_t buf_size,
+                                     size_t *needed);
+
+// The beginning-of-sequence token; -1 if there is none or `model` is not a valid handle
+// with a tokenizer.
+tern_token tern_token_bos(const tern_model *model);
+
+// The end-of-sequence token; -1 if there is none or `model` is not a valid handle with a
+// tokenizer.
+tern_token tern_token_eos(const tern_model *model);
+
+// The end-of-turn token (e.g. `<|eot_id|>`); -1 if there is none or `model` is not a
+// valid handle with a tokenizer.
+tern_token tern_token_eot(const tern_model *model);
+
+// The end-of-message token (e.g. `<|eom_id|>`); -1 if there is none or `model` is not
+// a valid handle with a tokenizer.
+tern_token tern_token_eom(const tern_model *model);
+
+// True if `token` ends generation (EOS, EOT, EOM, ...). False for ids out of range and
+// for an invalid `model` (then `tern_last_error()` says why).
+bool tern_token_is_eog(const tern_model *model, tern_token token);
+
+// True if `token` is a control token (BOS, EOS, chat markers). False for ids out of
+// range and for an invalid `model`.
+bool tern_token_is_control(const tern_model *model, tern_token token);
+
+// The token's attribute bits (the values of llama.cpp's `llama_token_attr`: 1 unknown,
+// 2 unused, 4 normal, 8 control, 16 user-defined, 32 byte, 128 lstrip, 256 rstrip);
+// -1 for an id out of range or an invalid `model`.
+int32_t tern_token_get_attr(const tern_model *model, tern_token token);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -147,3 +147,77 @@ fn dry_run_and_bad_arguments() {
     let (ok, text) = tern(&[src.to_str().unwrap(), "x.gguf", "--type", "bogus"]);
     assert!(!ok && text.contains("unknown type"), "{text}");
 }
+
+#[test]
+fn head_to_every_dense_type() {
+    let Some(dir) = reference_dir("llama-ternary") else {
+        return;
+    };
+    let src = dir.join("ggml-model-i2s.gguf");
+    let original = GgufFile::open(&src).unwrap();
+    let head = original.tensor("output.weight").unwrap();
+    let cols = head.info.dims[0] as usize;
+    let mut want = vec![0f32; head.info.n_elements() as usize];
+    for (r, row) in want.chunks_exact_mut(cols).enumerate() {
+        let rb = tern::quant::dense::row_bytes(TensorType::F16, cols).unwrap();
+        tern::quant::dense::dequantize_row(TensorType::F16, &head.data[r * rb..(r + 1) * rb], row)
+            .unwrap();
+    }
+    let amax = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // Worst-case error per element relative to the largest weight, per type.
+    for (name, ty, tol) in [
+        ("q8_0", TensorType::Q8_0, 0.01),
+        ("q6_k", TensorType::Q6_K, 0.04),
+        ("q4_0", TensorType::Q4_0, 0.15),
+        ("bf16", TensorType::BF16, 0.01),
+    ] {
+        let out = tmp(&format!("head-{name}.gguf"));
+        let (ok, text) = tern(&[
+            src.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--type",
+            "i2_s",
+            "--head",
+            name,
+        ]);
+        assert!(ok, "{text}");
+        let f = GgufFile::open(&out).unwrap();
+        for t in ["output.weight", "token_embd.weight"] {
+            let v = f.tensor(t).unwrap();
+            assert_eq!(v.info.ty, ty, "{t}");
+            let rb = tern::quant::dense::row_bytes(ty, cols).unwrap();
+            let mut row = vec![0f32; cols];
+            if t == "output.weight" {
+                for (r, w) in want.chunks_exact(cols).enumerate() {
+                    tern::quant::dense::dequantize_row(ty, &v.data[r * rb..(r + 1) * rb], &mut row)
+                        .unwrap();
+                    let err = row
+                        .iter()
+                        .zip(w)
+                        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                    assert!(
+                        err <= tol * amax,
+                        "{name}: row {r} error {err} vs amax {amax}"
+                    );
+                }
+            }
+        }
+        // The ternary projections keep their codes and scale (the tail's 28 padding bytes,
+        // uninitialised in bitnet.cpp's file, are written as zeros).
+        let q = f.tensor("blk.0.attn_q.weight").unwrap().data;
+        let o = original.tensor("blk.0.attn_q.weight").unwrap().data;
+        assert!(
+            q.len() == o.len() && q[..q.len() - 28] == o[..o.len() - 28],
+            "{name}: attn_q changed"
+        );
+    }
+    let (ok, text) = tern(&[
+        src.to_str().unwrap(),
+        "x.gguf",
+        "--type",
+        "i2_s",
+        "--head",
+        "q5_k",
+    ]);
+    assert!(!ok && text.contains("the head can be"), "{text}");
+}

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
+use crate::tokenizer::Tokenizer;
 pub use config::{Architecture, FfnActivation, ModelConfig, RopeStyle};
 pub use hparams::ModelInfo;
 pub use kv_cache::{KvCache, KvType};
@@ -47,6 +48,7 @@ pub struct Model {
     info: ModelInfo,
     /// Configuration and weights; `None` for a vocab-only load.
     runnable: Option<(ModelConfig, ModelWeights)>,
+    tokenizer: Option<Tokenizer>,
 }
 
 impl Model {
@@ -67,6 +69,8 @@ impl Model {
     /// Builds a model from an opened GGUF file (e.g. one held in memory).
     pub fn from_file(file: GgufFile, params: &LoadParams) -> Result<Model> {
         let info = ModelInfo::from_gguf(&file)?;
+        // Built when the file has `tokenizer.ggml.model`; a bad tokenizer fails the load.
+        let tokenizer = Tokenizer::from_gguf_if_present(&file)?;
         let runnable = if params.vocab_only {
             None
         } else {
@@ -78,6 +82,7 @@ impl Model {
             file,
             info,
             runnable,
+            tokenizer,
         })
     }
 
@@ -99,5 +104,10 @@ impl Model {
     /// The weights, or `None` for a vocab-only load.
     pub fn weights(&self) -> Option<&ModelWeights> {
         self.runnable.as_ref().map(|(_, w)| w)
+    }
+
+    /// The tokenizer from the file's metadata; `None` if it has no `tokenizer.ggml.model`.
+    pub fn tokenizer(&self) -> Option<&Tokenizer> {
+        self.tokenizer.as_ref()
     }
 }

@@ -13,4 +13,7 @@ pub mod i2s;
 pub mod sherry;
 pub mod stq1;
 pub mod ternary;
+pub mod tl1;
+pub mod tl2;
+pub mod tl_params;
 pub mod tq;

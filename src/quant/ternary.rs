@@ -3,13 +3,13 @@
 //! validated, zero-copy view of a tensor's bytes that the kernels read directly).
 //!
 //! [`unpack_ternary`] and [`pack_ternary`] dispatch on the tensor type to the type's own
-//! module (`i2s`, `tq`, `stq1`, `sherry`, and — filled in by their own module — `tl1`, `tl2`).
+//! module (`i2s`, `tq`, `stq1`, `sherry`, `tl1`, `tl2`).
 //!
 //! Shapes follow ggml: `dims[0]` = ne0 = columns (input features, K), `dims[1]` = ne1 = rows
 //! (output features, M). Values are stored row-major: weight (r, c) is `values[r * cols + c]`.
 
 use super::types::{TensorType, SCALE_TAIL_BYTES};
-use super::{i2s, sherry, stq1, tq};
+use super::{i2s, sherry, stq1, tl1, tl2, tq};
 use crate::error::{Error, Result};
 
 /// How the real weight is recovered from a ternary value: `w = value * scale`.
@@ -331,9 +331,8 @@ pub fn check_byte_size(ty: TensorType, dims: &[u64], data: &[u8]) -> Result<()> 
 
 /// Unpacks a ternary tensor to values and scale(s). Checks the byte size and shape first.
 ///
-/// TL1 and TL2 are handled by `quant::tl1::unpack(dims, data)` and
-/// `quant::tl2::unpack(dims, data)` (same signature and result as this function) once those
-/// modules land; until then they give [`Error::Unsupported`].
+/// TL1 and TL2 derive their tiling from the shape (`quant::tl_params`); a shape without a
+/// bitnet.cpp preset gives [`Error::Unsupported`] naming the shapes that have one.
 pub fn unpack_ternary(ty: TensorType, dims: &[u64], data: &[u8]) -> Result<TernaryWeights> {
     let (rows, cols) = matrix_shape(ty, dims)?;
     check_byte_size(ty, dims, data)?;
@@ -343,10 +342,8 @@ pub fn unpack_ternary(ty: TensorType, dims: &[u64], data: &[u8]) -> Result<Terna
         TensorType::TQ2_0 => tq::unpack_tq2(rows, cols, data),
         TensorType::STQ1_0 => stq1::unpack(rows, cols, data),
         TensorType::Sherry => sherry::unpack(rows, cols, data),
-        TensorType::TL1 | TensorType::TL2 => Err(Error::unsupported(format!(
-            "{ty} unpacking is not built yet (quant::{}::unpack)",
-            ty.name().to_ascii_lowercase()
-        ))),
+        TensorType::TL1 => tl1::unpack(dims, data),
+        TensorType::TL2 => tl2::unpack(dims, data),
         other => Err(Error::unsupported(format!(
             "{other} is not a ternary weight type"
         ))),
@@ -358,9 +355,8 @@ pub fn unpack_ternary(ty: TensorType, dims: &[u64], data: &[u8]) -> Result<Terna
 /// cannot represent the scales (e.g. several scales into a per-tensor type), or (Sherry,
 /// STQ1_0) a group of 4 is not 3:4 sparse.
 ///
-/// TL1 and TL2 are handled by `quant::tl1::pack(&TernaryWeights) -> Result<Vec<u8>>` and
-/// `quant::tl2::pack(..)` once those modules land; until then they give
-/// [`Error::Unsupported`].
+/// TL1 and TL2 use the tiling bitnet.cpp's presets give the shape (`quant::tl_params`); a
+/// shape without one gives [`Error::Unsupported`].
 pub fn pack_ternary(ty: TensorType, w: &TernaryWeights) -> Result<Vec<u8>> {
     w.validate()?;
     matrix_shape(ty, &[w.cols as u64, w.rows as u64])?;
@@ -370,10 +366,8 @@ pub fn pack_ternary(ty: TensorType, w: &TernaryWeights) -> Result<Vec<u8>> {
         TensorType::TQ2_0 => tq::pack_tq2(w),
         TensorType::STQ1_0 => stq1::pack(w),
         TensorType::Sherry => sherry::pack(w),
-        TensorType::TL1 | TensorType::TL2 => Err(Error::unsupported(format!(
-            "{ty} packing is not built yet (quant::{}::pack)",
-            ty.name().to_ascii_lowercase()
-        ))),
+        TensorType::TL1 => tl1::pack(w),
+        TensorType::TL2 => tl2::pack(w),
         other => Err(Error::unsupported(format!(
             "{other} is not a ternary weight type"
         ))),

@@ -4,6 +4,7 @@ mod args;
 mod inspect;
 mod logits;
 mod quantize;
+mod tokenize;
 
 use args::Args;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ commands:
   inspect --system                        CPU features found and kernels chosen
   logits -m FILE --tokens IDS [...]       run token ids through a model, write logits
   quantize IN OUT --type TYPE [--head T]  convert ternary weights between types
+  tokenize -m FILE [--json] [--pieces] TEXT   the token ids of TEXT
   version                                 print the version
 
 Run `tern <command> --help` for a command's options.";
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         "inspect" => inspect::run(args),
         "logits" => logits::run(args),
         "quantize" => quantize::run(args),
+        "tokenize" => tokenize::run(args),
         "version" | "--version" | "-V" => {
             println!("tern {}", tern::VERSION);
             Ok(())

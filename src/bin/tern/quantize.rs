@@ -4,13 +4,12 @@
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 
-use half::{bf16, f16};
 use tern::gguf::{GgufFile, GgufWriter, TensorInfo, Value};
 use tern::quant::sherry::{project_34, project_34_from_latent, GroupLayout, ProjectionReport};
 use tern::quant::ternary::{
     matrix_shape, pack_ternary, ternarize_absmean, unpack_ternary, TernaryWeights,
 };
-use tern::quant::TensorType;
+use tern::quant::{dense, TensorType};
 use tern::{Error, Result};
 
 use crate::args::Args;
@@ -19,7 +18,7 @@ const HELP: &str = "\
 usage: tern quantize IN.gguf OUT.gguf --type TYPE [--head TYPE] [--dry-run]
 
 Converts the ternary projection weights of a model (attn_q/k/v/output, ffn_gate/up/down)
-to TYPE: I2_S, TQ1_0, TQ2_0, SHERRY, STQ1_0 (TL1, TL2 when built in). Sources: any ternary
+to TYPE: I2_S, TL1, TL2, TQ1_0, TQ2_0, SHERRY, STQ1_0 (TL1/TL2 for the shapes bitnet.cpp has\npresets for). Sources: any ternary
 type, or F32/F16/BF16 weights that are ternary-valued ({-a, 0, +a}: exact) or latent
 (BitNet absmean ternarization; for SHERRY/STQ1_0 the 3:4 projection keeps the 3 largest
 |w| of each group of 4). Ternary weights that are not 3:4 are projected to 3:4 for
@@ -27,7 +26,7 @@ SHERRY/STQ1_0 by a fixed rule (docs/FORMATS.md); the number of groups changed an
 relative error of the layer output on random activations are printed.
 
   --type TYPE   target type of the ternary weights
-  --head TYPE   also convert token_embd.weight / output.weight (F32 or F16)
+  --head TYPE   also convert token_embd.weight / output.weight (F32, F16, BF16, Q8_0, Q4_0, Q6_K)
   --dry-run     print what would change, write nothing (OUT may be omitted)";
 
 /// The projection matrices of BitNet / llama blocks.
@@ -64,10 +63,9 @@ pub fn run(mut args: Args) -> Result<()> {
     }
     let head = parse_type(args.value(&["--head"])?, "--head")?;
     if let Some(h) = head {
-        if !matches!(h, TensorType::F32 | TensorType::F16) {
-            return Err(Error::unsupported(format!(
-                "--head {h}: this build converts the head to F32 or F16 only \
-                 (Q8_0/Q6_K/Q4_0 need the dense quantizers of quant::dense)"
+        if !dense::is_dense(h) || h == TensorType::Q8_K {
+            return Err(Error::invalid(format!(
+                "--head {h}: the head can be F32, F16, BF16, Q8_0, Q4_0 or Q6_K"
             )));
         }
     }
@@ -135,7 +133,7 @@ pub fn run(mut args: Args) -> Result<()> {
         }
         let bytes: Vec<u8> = match a {
             Action::Copy => data.to_vec(),
-            Action::Head(ty) => convert_float(t, data, ty)?,
+            Action::Head(ty) => convert_head(t, data, ty)?,
             Action::Ternary(ty) => {
                 let (bytes, note) = convert_ternary(t, data, ty).map_err(|e| e.context(&t.name))?;
                 if progress {
@@ -211,47 +209,41 @@ fn action_for(t: &TensorInfo, target: TensorType, head: Option<TensorType>) -> A
         return Action::Ternary(target);
     }
     match head {
-        Some(h) if float && matches!(t.name.as_str(), "token_embd.weight" | "output.weight") => {
+        Some(h)
+            if dense::is_dense(t.ty)
+                && matches!(t.name.as_str(), "token_embd.weight" | "output.weight") =>
+        {
             Action::Head(h)
         }
         _ => Action::Copy,
     }
 }
 
-/// The tensor's values as f32 (F32, F16, BF16 sources).
+/// The tensor's values as f32, row by row (any dense source type: F32, F16, BF16, Q8_0,
+/// Q4_0, Q6_K).
 fn floats(t: &TensorInfo, data: &[u8]) -> Result<Vec<f32>> {
-    Ok(match t.ty {
-        TensorType::F32 => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        TensorType::F16 => data
-            .chunks_exact(2)
-            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        TensorType::BF16 => data
-            .chunks_exact(2)
-            .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        other => {
-            return Err(Error::unsupported(format!(
-                "{}: cannot read {other} as floats",
-                t.name
-            )))
-        }
-    })
+    let cols = t.dims[0] as usize;
+    let row_bytes = dense::row_bytes(t.ty, cols).map_err(|e| e.context(&t.name))?;
+    let rows = (t.n_elements() as usize) / cols;
+    let mut out = vec![0f32; rows * cols];
+    for (r, dst) in out.chunks_exact_mut(cols).enumerate() {
+        let src = &data[r * row_bytes..(r + 1) * row_bytes];
+        dense::dequantize_row(t.ty, src, dst).map_err(|e| e.context(&t.name))?;
+    }
+    Ok(out)
 }
 
-fn convert_float(t: &TensorInfo, data: &[u8], ty: TensorType) -> Result<Vec<u8>> {
+/// Converts an embedding / output head to `ty` row by row with ggml's quantizers.
+fn convert_head(t: &TensorInfo, data: &[u8], ty: TensorType) -> Result<Vec<u8>> {
     let x = floats(t, data)?;
-    Ok(match ty {
-        TensorType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        TensorType::F16 => x
-            .iter()
-            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
-            .collect(),
-        other => return Err(Error::unsupported(format!("--head {other}"))),
-    })
+    let cols = t.dims[0] as usize;
+    let row_bytes =
+        dense::row_bytes(ty, cols).map_err(|e| e.context(format!("--head {ty} for {}", t.name)))?;
+    let mut out = vec![0u8; x.len() / cols * row_bytes];
+    for (src, dst) in x.chunks_exact(cols).zip(out.chunks_exact_mut(row_bytes)) {
+        dense::quantize_row(ty, src, dst).map_err(|e| e.context(&t.name))?;
+    }
+    Ok(out)
 }
 
 /// Converts one projection matrix; returns its bytes and a note for the report.
