@@ -171,7 +171,7 @@ fn every_ternary_storage_gives_the_same_continuation() {
         // Fed I2_S's greedy tokens, every row is comparable.
         let logits = run_fed(&loaded, &greedy[..7]);
         // Sherry keeps the f32 per-tensor scale and bitnet.cpp's per-row int8
-        // activations: the same numbers. (TL2 has its own test: it needs preset shapes.) The TQ types round the scale to f16 per block and
+        // activations: bit for bit the same numbers. (TL2 has its own test: it needs preset shapes.) The TQ types round the scale to f16 per block and
         // (as llama.cpp) quantize activations per 256 (Q8_K) instead of per row: a
         // perturbation the size of the int8 quantization's.
         let tol = if ty == TensorType::Sherry { 1e-5 } else { 0.2 };
