@@ -74,11 +74,18 @@ pub const fn pattern(index: u8, sign: u8) -> [i8; 4] {
         if index & 2 == 2 { -1 } else { 1 },
         if index & 1 == 1 { -1 } else { 1 },
     ];
+    spread_around_zero(z, rel, neg)
+}
+
+/// Places three signed values (times `neg`) at the positions of a group of four other
+/// than `zero`, in increasing order; the shared step of Sherry's patterns and STQ1_0's
+/// codebook.
+pub const fn spread_around_zero(zero: usize, rel: [i8; 3], neg: i8) -> [i8; 4] {
     let mut out = [0i8; 4];
     let mut k = 0;
     let mut p = 0;
     while p < 4 {
-        if p != z {
+        if p != zero {
             out[p] = rel[k] * neg;
             k += 1;
         }

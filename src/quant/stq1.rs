@@ -46,17 +46,7 @@ pub const fn lane_values(sign: u8, slot: u8) -> [i8; 4] {
         if slot & 1 == 1 { -1 } else { 1 },
         if slot & 2 == 2 { -1 } else { 1 },
     ];
-    let mut out = [0i8; 4];
-    let mut k = 0;
-    let mut p = 0;
-    while p < 4 {
-        if p != z {
-            out[p] = rel[k] * neg;
-            k += 1;
-        }
-        p += 1;
-    }
-    out
+    super::sherry::spread_around_zero(z, rel, neg)
 }
 
 const fn build_codebook() -> [u8; 32] {
