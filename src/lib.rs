@@ -17,6 +17,7 @@ pub mod gguf;
 pub mod kernels;
 pub mod model;
 pub mod quant;
+pub mod sampling;
 
 pub use error::{Error, Result};
 
