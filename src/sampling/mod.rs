@@ -191,7 +191,7 @@ impl Sampler {
         Ok(Sampler {
             seed,
             rng: rng::Xoshiro256::from_seed(seed),
-            window: VecDeque::with_capacity(params.penalty_last_n.min(4096)),
+            window: VecDeque::with_capacity(params.penalty_last_n),
             cands: Vec::new(),
             counts: Vec::new(),
             order: Vec::new(),

@@ -1,5 +1,5 @@
-//! The steps of the sampler chain, each working in place on a candidate list (after
-//! llama.cpp's samplers of the same names; see `docs`-level notes in [`super`]).
+//! The steps of the sampler chain, each working in place on a candidate list. Their
+//! semantics are those of llama.cpp's samplers of the same names (see [`super`]).
 //!
 //! Every ordering uses a total order — logit descending, then token id ascending — so the
 //! result never depends on the sort algorithm, and every sum runs in `f64` in list order,
