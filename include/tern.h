@@ -31,6 +31,10 @@
 // layout or an enum's values change incompatibly.
 #define TERN_ABI_VERSION 1
 
+// Pass as `tern_sampler_params.seed` for a seed picked from the clock (the default);
+// `tern_sampler_get_seed` tells which one was used.
+#define TERN_SEED_RANDOM 18446744073709551615ull
+
 // Every fallible function returns one of these. `TERN_OK` is 0; the message of the last
 // failure on the calling thread is in `tern_last_error()`.
 enum tern_status
@@ -77,6 +81,10 @@ typedef int32_t tern_status;
 // A loaded model. Opaque; immutable after load and safe to share between threads.
 typedef struct tern_model tern_model;
 
+// A sampler: parameters, random state, the window of accepted tokens, buffers. Opaque;
+// used by one thread at a time.
+typedef struct tern_sampler tern_sampler;
+
 // How to load a model. Get the defaults from `tern_model_default_params()` and change
 // the fields you need.
 typedef struct {
@@ -85,6 +93,51 @@ typedef struct {
   // Memory-map the file (true, the default) or read it into memory.
   bool use_mmap;
 } tern_model_params;
+
+// A fixed amount added to one token's logit before any other step.
+typedef struct {
+  // The token id (>= 0).
+  int32_t token;
+  // Added to the logit; -INFINITY makes the token impossible. Not NaN.
+  float bias;
+} tern_logit_bias;
+
+// How a sampler chooses tokens. Get the defaults (llama.cpp's common sampling
+// defaults) from `tern_sampler_default_params()` and change the fields you need. The
+// chain: logit bias, penalties, then greedy if temperature <= 0, else top-k, typical,
+// top-p, min-p, temperature and a seeded random draw.
+typedef struct {
+  // Seed of the random draw; TERN_SEED_RANDOM (default) picks one from the clock.
+  // The same seed and logits give the same tokens on every platform.
+  uint64_t seed;
+  // Divides the logits before the draw; <= 0 means greedy. Default 0.8.
+  float temperature;
+  // Keep the top_k most probable tokens; <= 0 turns it off. Default 40.
+  int32_t top_k;
+  // Nucleus sampling mass; >= 1 turns it off. Default 0.95.
+  float top_p;
+  // Drop tokens below min_p times the best probability; <= 0 turns it off. Default 0.05.
+  float min_p;
+  // Locally typical sampling mass; >= 1 turns it off. Default 1.0.
+  float typical_p;
+  // top-p, min-p and typical keep at least this many tokens (>= 0). Default 0.
+  int32_t min_keep;
+  // Penalties look at the last penalty_last_n accepted tokens; 0 turns them off;
+  // negative values are refused. Default 64.
+  int32_t penalty_last_n;
+  // Repetition penalty (> 0): a repeated token's logit is divided by it when positive,
+  // multiplied when not. 1.0 (default) turns it off.
+  float penalty_repeat;
+  // Subtracted from a token's logit once per occurrence in the window. Default 0.
+  float penalty_freq;
+  // Subtracted once from the logit of any token in the window. Default 0.
+  float penalty_present;
+  // `n_logit_bias` biases, or NULL when `n_logit_bias` is 0. Owned by the caller and
+  // copied by `tern_sampler_new`; it need not outlive that call. Default NULL.
+  const tern_logit_bias *logit_bias;
+  // Number of entries in `logit_bias` (>= 0). Default 0.
+  int32_t n_logit_bias;
+} tern_sampler_params;
 
 // A token id. Valid ids are `0 .. tern_model_n_vocab(model)`; -1 means "none".
 typedef int32_t tern_token;
@@ -190,6 +243,47 @@ tern_status tern_model_meta_val_str(const tern_model *model,
 
 // Number of tensors in the model's file; -1 if `model` is invalid.
 int32_t tern_model_n_tensors(const tern_model *model);
+
+// The default sampler parameters (llama.cpp's common defaults): temperature 0.8,
+// top_k 40, top_p 0.95, min_p 0.05, typical off, penalties off over a window of 64,
+// random seed, no biases.
+tern_sampler_params tern_sampler_default_params(void);
+
+// Creates a sampler. `params` may be NULL for the defaults; it is copied (with its bias
+// array) and need not outlive the call. On success stores a new handle in
+// `*out_sampler`, which the caller frees with `tern_sampler_free`; on failure (a NaN
+// parameter, a negative count, ...) stores NULL.
+tern_status tern_sampler_new(const tern_sampler_params *params, tern_sampler **out_sampler);
+
+// Frees a sampler. NULL is accepted and ignored; a handle already freed is detected
+// (where its memory was not reused) and reported rather than freed twice.
+void tern_sampler_free(tern_sampler *sampler);
+
+// Records `token` (>= 0) as part of the sequence, for the penalties: call it for each
+// prompt token you want penalised and for each sampled token you keep.
+// `tern_sampler_sample_logits` does not record the token it returns.
+tern_status tern_sampler_accept(tern_sampler *sampler, int32_t token);
+
+// Forgets the accepted tokens and restarts the random generator from the seed (a new
+// random seed if the parameters asked for TERN_SEED_RANDOM).
+tern_status tern_sampler_reset(tern_sampler *sampler);
+
+// The seed in use (the one picked when the parameters said TERN_SEED_RANDOM), stored in
+// `*out_seed`: passing it back as the seed repeats the run.
+tern_status tern_sampler_get_seed(tern_sampler *sampler, uint64_t *out_seed);
+
+// Chooses a token from a row of `n_vocab` (> 0) logits owned by the caller
+// (`logits[i]` is token i's; read during the call only) and stores it in `*out_token`
+// (-1 on failure). NaN and -INFINITY logits mean impossible tokens; a row with no
+// possible token fails. The token is not recorded: call `tern_sampler_accept` to keep it.
+tern_status tern_sampler_sample_logits(tern_sampler *sampler,
+                                       const float *logits,
+                                       int32_t n_vocab,
+                                       int32_t *out_token);
+
+// How many accepted tokens the penalties currently look at (at most `penalty_last_n`),
+// or -1 if `sampler` is not a valid handle.
+int32_t tern_sampler_window_len(tern_sampler *sampler);
 
 // Tokenizes `text_len` bytes at `text` (not NUL-terminated; may be NULL when
 // `text_len` is 0) into `out_tokens`, a caller-owned array of `capacity` ids.

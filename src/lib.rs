@@ -19,6 +19,7 @@ pub mod gguf;
 pub mod kernels;
 pub mod model;
 pub mod quant;
+pub mod sampling;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

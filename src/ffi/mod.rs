@@ -10,6 +10,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 pub mod model;
+pub mod sampling;
 pub mod tokenizer;
 
 use std::cell::RefCell;
