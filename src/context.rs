@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::kernels::Workers;
 use crate::model::forward::{forward, ForwardModel, ForwardScratch};
 use crate::model::rope::Rope;
 use crate::model::{KvCache, KvType, Model, ModelConfig};
@@ -63,6 +64,10 @@ pub struct Context {
     rope: Rope,
     cache: KvCache,
     scratch: ForwardScratch,
+    /// Threads for batches (and for single tokens when `workers_decode` is `None`).
+    workers: Workers,
+    /// Threads for single tokens when `n_threads` differs from `n_threads_batch`.
+    workers_decode: Option<Workers>,
     logits: Vec<f32>,
     n_outputs: usize,
     /// Tokens in the last successful evaluation.
@@ -108,6 +113,18 @@ impl Context {
             config.v_dim(),
         )?;
         let scratch = ForwardScratch::new(config, weights, n_batch, n_ctx)?;
+        // Prompts run on `n_threads_batch` threads, single tokens on `n_threads`: one pool
+        // when the two agree, else a second, small one for decoding.
+        let (t_decode, t_batch) = (
+            threads_or_available(params.n_threads),
+            threads_or_available(params.n_threads_batch),
+        );
+        let workers = Workers::new(t_batch, n_batch)?;
+        let workers_decode = if t_decode == t_batch {
+            None
+        } else {
+            Some(Workers::new(t_decode, 1)?)
+        };
         let out_rows = if params.logits_all { n_batch } else { 1 };
         let logits = vec![0.0; out_rows * config.n_vocab];
         let rope = Rope::new(
@@ -123,6 +140,8 @@ impl Context {
             rope,
             cache,
             scratch,
+            workers,
+            workers_decode,
             logits,
             n_outputs: 0,
             last_batch_len: 0,
@@ -271,22 +290,22 @@ impl Context {
             weights,
             file: model.file().bytes(),
             rope: &self.rope,
+            workers: match (&self.workers_decode, n) {
+                (Some(w), 1) => w,
+                _ => &self.workers,
+            },
         };
         let len_before = self.cache.len();
         let mut no_abort = || false;
-        let should_abort: &mut dyn FnMut() -> bool = match self.abort.as_mut() {
+        let should_abort: &mut (dyn FnMut() -> bool + Send) = match self.abort.as_mut() {
             Some(cb) => cb,
             None => &mut no_abort,
         };
-        let result = forward(
-            &fm,
-            &mut self.cache,
-            &mut self.scratch,
-            tokens,
-            n_out,
-            &mut self.logits[..n_out * n_vocab],
-            should_abort,
-        );
+        let (cache, scratch) = (&mut self.cache, &mut self.scratch);
+        let logits = &mut self.logits[..n_out * n_vocab];
+        let result = fm
+            .workers
+            .run(|| forward(&fm, cache, scratch, tokens, n_out, logits, should_abort));
         if result.is_err() {
             self.cache.truncate(len_before)?;
             self.last_batch_len = 0;

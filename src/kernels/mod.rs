@@ -1,8 +1,23 @@
 //! Compute kernels and the machinery that picks them. This module knows CPUs, not files.
+//!
+//! - [`dispatch`]: CPU features and the instruction-set path, chosen once (`TERN_ISA`).
+//! - [`table`]: the dispatch table of function pointers per type, filled from that path.
+//! - [`scalar`], [`scalar_dense`]: the reference kernels every path must match.
+//! - `x86/`, `arm/`: the SIMD kernels.
+//! - [`parallel`]: the per-context thread pool and the row split of a product.
 
+pub mod act;
+mod arm;
 pub mod dispatch;
+pub mod parallel;
+pub mod scalar;
 pub mod scalar_dense;
+pub mod table;
+mod x86;
+
+#[cfg(test)]
+mod tests;
 
 pub use dispatch::{selection, system_info, CpuFeatures, Isa};
-pub mod act;
-pub mod scalar;
+pub use parallel::Workers;
+pub use table::{table, table_for, KernelTable};
