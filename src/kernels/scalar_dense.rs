@@ -17,6 +17,7 @@
 //! ulp of the result). Fast kernels must match the integer parts exactly.
 
 use crate::error::{Error, Result};
+use crate::kernels::simd;
 use crate::quant::dense::{row_bytes, vec_dot_type};
 use crate::quant::float::{bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_f16_bits};
 use crate::quant::q4_0::{BlockQ4_0, BLOCK_Q4_0_BYTES};
@@ -221,6 +222,31 @@ pub fn dense_gemv_converted(
     act: &DenseActivations,
     out: &mut [f32],
 ) -> Result<()> {
+    gemv_checked(ty, w, rows, cols, act, out, true)
+}
+
+/// [`dense_gemv_converted`] with the scalar row dots only (the twin the SIMD versions in
+/// [`crate::kernels::simd`] are tested against; they give the same bits).
+pub fn dense_gemv_converted_scalar(
+    ty: TensorType,
+    w: &[u8],
+    rows: usize,
+    cols: usize,
+    act: &DenseActivations,
+    out: &mut [f32],
+) -> Result<()> {
+    gemv_checked(ty, w, rows, cols, act, out, false)
+}
+
+fn gemv_checked(
+    ty: TensorType,
+    w: &[u8],
+    rows: usize,
+    cols: usize,
+    act: &DenseActivations,
+    out: &mut [f32],
+    simd: bool,
+) -> Result<()> {
     let rb = row_bytes(ty, cols)?;
     let want = vec_dot_type(ty)?;
     if act.vec_dot_type() != Some(want) || act.cols != cols {
@@ -251,9 +277,24 @@ pub fn dense_gemv_converted(
         return Ok(());
     }
     for (o, row) in out.iter_mut().zip(w.chunks_exact(rb.max(1))) {
-        *o = vec_dot_row(ty, row, &act.data);
+        let fast = if simd {
+            simd_dot_row(ty, row, &act.data)
+        } else {
+            None
+        };
+        *o = fast.unwrap_or_else(|| vec_dot_row(ty, row, &act.data));
     }
     Ok(())
+}
+
+/// One row's dot product by the SIMD kernels, when there is one for this type and CPU.
+fn simd_dot_row(ty: TensorType, row: &[u8], act: &Converted) -> Option<f32> {
+    match (ty, act) {
+        (TensorType::Q8_0, Converted::Q8_0(x)) => simd::dot_q8_0(row, x),
+        (TensorType::Q4_0, Converted::Q8_0(x)) => simd::dot_q4_0(row, x),
+        (TensorType::Q6_K, Converted::Q8_K(x)) => simd::dot_q6_k(row, x),
+        _ => None,
+    }
 }
 
 /// One row's dot product; the caller has checked every length.
