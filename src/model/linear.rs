@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::kernels::act::{ActivationFormat, QuantizedActivations};
 use crate::kernels::scalar::ternary_gemm;
 use crate::kernels::scalar_dense::{dense_gemv_converted, DenseActivations};
+use crate::kernels::simd;
 use crate::quant::dense::{self, row_bytes, vec_dot_type};
 use crate::quant::float::{f16_bits_to_f32, f32_to_f16_bits};
 use crate::quant::ternary::TernaryMatrix;
@@ -237,8 +238,10 @@ impl<'a> LinearInput<'a> {
     fn rounded_f16(&mut self) -> &[f32] {
         let dst = &mut self.scratch.rounded_f16[..self.n * self.k];
         if !self.rounded_f16 {
-            for (d, &x) in dst.iter_mut().zip(self.x) {
-                *d = f16_bits_to_f32(f32_to_f16_bits(x));
+            if !simd::round_to_f16(self.x, dst) {
+                for (d, &x) in dst.iter_mut().zip(self.x) {
+                    *d = f16_bits_to_f32(f32_to_f16_bits(x));
+                }
             }
             self.rounded_f16 = true;
         }
@@ -290,23 +293,29 @@ pub fn matmul(w: &Linear, file: &[u8], input: &mut LinearInput<'_>, out: &mut [f
             let rb = if f16 { 2 * k } else { 4 * k };
             if n >= 2 && k % 16 == 0 {
                 // llamafile's sgemm: the f32 activations as they are.
-                for (x, o) in input.x.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
-                    for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
-                        *o = numerics::dot_tinyblas(x, |c| weight(row, c));
+                if !simd::gemm_tinyblas(f16, input.x, k, bytes, out) {
+                    for (x, o) in input.x.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
+                        for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
+                            *o = numerics::dot_tinyblas(x, |c| weight(row, c));
+                        }
                     }
                 }
             } else if f16 {
                 // ggml_vec_dot_f16 on activations rounded to f16: exact products.
                 let xs = input.rounded_f16();
                 for (x, o) in xs.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
-                    for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
-                        *o = numerics::dot_exact_products(x, |c| weight(row, c));
+                    if !simd::gemv_f16_exact(x, bytes, o) {
+                        for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
+                            *o = numerics::dot_exact_products(x, |c| weight(row, c));
+                        }
                     }
                 }
             } else {
                 for (x, o) in input.x.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
-                    for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
-                        *o = numerics::dot_fused(x, |c| weight(row, c));
+                    if !simd::gemv_f32_fused(x, bytes, o) {
+                        for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
+                            *o = numerics::dot_fused(x, |c| weight(row, c));
+                        }
                     }
                 }
             }
