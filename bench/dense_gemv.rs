@@ -12,7 +12,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use tern::kernels::scalar_dense::{dense_gemv_converted_scalar, DenseActivations};
+use tern::kernels::scalar_dense::{dense_gemv_converted, DenseActivations};
 use tern::model::numerics;
 use tern::quant::float::{f16_bits_to_f32, f32_to_f16_bits};
 use tern::quant::q6_k::{quantize_block_q8_k, BlockQ8K, BLOCK_Q6_K_BYTES, QK_K};
@@ -105,8 +105,7 @@ fn main() {
         let mut act = DenseActivations::new();
         act.convert(TensorType::Q6_K, &x).unwrap();
         let t = best(|| {
-            dense_gemv_converted_scalar(TensorType::Q6_K, &w, rows, cols, &act, &mut out_s)
-                .unwrap();
+            dense_gemv_converted(TensorType::Q6_K, &w, rows, cols, &act, &mut out_s).unwrap();
             black_box(&out_s);
         });
         report("Q6_K", "scalar", w.len(), t);

@@ -5,7 +5,7 @@
 use half::f16;
 
 use super::dense_testing::*;
-use crate::kernels::scalar_dense::{dense_gemv_converted_scalar, DenseActivations};
+use crate::kernels::scalar_dense::{dense_gemv_converted, DenseActivations};
 use crate::model::numerics;
 use crate::quant::float::f16_bits_to_f32;
 use crate::quant::q6_k::BlockQ8K;
@@ -118,7 +118,7 @@ pub fn check_tinyblas(gemm: FloatGemm<'_>) {
 fn scalar_gemv(ty: TensorType, w: &[u8], rows: usize, k: usize, x: &[f32], out: &mut [f32]) {
     let mut act = DenseActivations::new();
     act.convert(ty, x).unwrap();
-    dense_gemv_converted_scalar(ty, w, rows, k, &act, out).unwrap();
+    dense_gemv_converted(ty, w, rows, k, &act, out).unwrap();
 }
 
 /// Checks `dot` on random rows of `ty` against `scalar_dense`.
@@ -182,4 +182,53 @@ pub fn check_q6_k(dot: fn(&[u8], &[BlockQ8K]) -> f32) {
     check_quantized(TensorType::Q6_K, KQ_WIDTHS, q6_k_rows, &|w, x| {
         dot(w, &q8_k_acts(x))
     });
+}
+
+/// Every path's dense table entries equal the scalar table's, bit for bit (the table is
+/// what `model::linear` calls; `TERN_ISA` picks the path).
+#[test]
+fn every_path_dense_entries_equal_scalar() {
+    use crate::kernels::dispatch::Isa;
+    use crate::kernels::table::{scalar_table, table_for};
+    let scalar = scalar_table().dense;
+    let mut rng = Rng::new(99);
+    let isas = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Dotprod];
+    for t in isas.into_iter().filter_map(table_for) {
+        let d = t.dense;
+        for k in [256, 2560, 6912] {
+            let x = rng.floats(k, 1.0);
+            let xr = round_f16(&x);
+            let h = f16_row(&mut rng, k);
+            let f = f32_row(&mut rng, k);
+            let pairs: [(
+                fn(&[f32], &[u8]) -> f32,
+                fn(&[f32], &[u8]) -> f32,
+                &[f32],
+                &[u8],
+            ); 4] = [
+                (d.f16_exact, scalar.f16_exact, &xr, &h),
+                (d.f16_tinyblas, scalar.f16_tinyblas, &x, &h),
+                (d.f32_fused, scalar.f32_fused, &x, &f),
+                (d.f32_tinyblas, scalar.f32_tinyblas, &x, &f),
+            ];
+            for (i, (fast, slow, a, w)) in pairs.into_iter().enumerate() {
+                assert!(
+                    same(fast(a, w), slow(a, w)),
+                    "{} float entry {i} k {k}",
+                    d.name
+                );
+            }
+            for (ty, w) in [
+                (TensorType::Q8_0, q8_0_rows(&mut rng, 1, k)),
+                (TensorType::Q4_0, q4_0_rows(&mut rng, 1, k)),
+                (TensorType::Q6_K, q6_k_rows(&mut rng, 1, k)),
+            ] {
+                let mut act = DenseActivations::new();
+                act.convert(ty, &x).unwrap();
+                let fast = d.converted_dot(ty).unwrap()(&w, &act);
+                let slow = scalar.converted_dot(ty).unwrap()(&w, &act);
+                assert!(same(fast, slow), "{} {ty} k {k}: {fast} vs {slow}", d.name);
+            }
+        }
+    }
 }

@@ -1,17 +1,30 @@
 //! Compute kernels and the machinery that picks them. This module knows CPUs, not files.
+//!
+//! - [`dispatch`]: CPU features and the instruction-set path, chosen once (`TERN_ISA`).
+//! - [`table`]: the dispatch table of function pointers per type, filled from that path.
+//! - [`scalar`], [`scalar_dense`]: the reference kernels every path must match.
+//! - `x86/`, `arm/`: the SIMD kernels.
+//! - [`simd`]: the front of the SIMD attention, element-wise and activation kernels
+//!   (their scalar twins live with their callers in `model/` and [`act`]).
+//! - [`parallel`]: the per-context thread pool and the row split of a product.
 
-pub mod dispatch;
-pub mod scalar_dense;
-
-pub use dispatch::{selection, system_info, CpuFeatures, Isa};
 pub mod act;
-#[cfg(target_arch = "aarch64")]
 pub mod arm;
+pub mod dispatch;
+pub mod parallel;
+pub mod scalar;
+pub mod scalar_dense;
+pub mod simd;
+pub mod table;
+pub mod x86;
+
 #[cfg(test)]
 pub(crate) mod dense_checks;
 #[cfg(test)]
 pub(crate) mod dense_testing;
-pub mod scalar;
-pub mod simd;
-#[cfg(target_arch = "x86_64")]
-pub mod x86;
+#[cfg(test)]
+mod tests;
+
+pub use dispatch::{selection, system_info, CpuFeatures, Isa};
+pub use parallel::Workers;
+pub use table::{table, table_for, KernelTable};

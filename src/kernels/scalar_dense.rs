@@ -17,7 +17,7 @@
 //! ulp of the result). Fast kernels must match the integer parts exactly.
 
 use crate::error::{Error, Result};
-use crate::kernels::simd;
+use crate::model::numerics;
 use crate::quant::dense::{row_bytes, vec_dot_type};
 use crate::quant::float::{bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_f16_bits};
 use crate::quant::q4_0::{BlockQ4_0, BLOCK_Q4_0_BYTES};
@@ -148,6 +148,22 @@ impl DenseActivations {
         }
     }
 
+    /// The Q8_0 blocks, when the row was converted for Q8_0 or Q4_0 weights.
+    pub fn q8_0_blocks(&self) -> Option<&[BlockQ8_0]> {
+        match &self.data {
+            Converted::Q8_0(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The Q8_K blocks, when the row was converted for Q6_K weights.
+    pub fn q8_k_blocks(&self) -> Option<&[BlockQ8K]> {
+        match &self.data {
+            Converted::Q8_K(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Writes the converted row back as f32 (what the dot product actually sees).
     /// `out.len()` must equal [`cols`](Self::cols).
     pub fn dequantize(&self, out: &mut [f32]) -> Result<()> {
@@ -222,42 +238,8 @@ pub fn dense_gemv_converted(
     act: &DenseActivations,
     out: &mut [f32],
 ) -> Result<()> {
-    gemv_checked(ty, w, rows, cols, act, out, true)
-}
-
-/// [`dense_gemv_converted`] with the scalar row dots only (the twin the SIMD versions in
-/// [`crate::kernels::simd`] are tested against; they give the same bits).
-pub fn dense_gemv_converted_scalar(
-    ty: TensorType,
-    w: &[u8],
-    rows: usize,
-    cols: usize,
-    act: &DenseActivations,
-    out: &mut [f32],
-) -> Result<()> {
-    gemv_checked(ty, w, rows, cols, act, out, false)
-}
-
-fn gemv_checked(
-    ty: TensorType,
-    w: &[u8],
-    rows: usize,
-    cols: usize,
-    act: &DenseActivations,
-    out: &mut [f32],
-    simd: bool,
-) -> Result<()> {
     let rb = row_bytes(ty, cols)?;
-    let want = vec_dot_type(ty)?;
-    if act.vec_dot_type() != Some(want) || act.cols != cols {
-        return Err(Error::invalid(format!(
-            "{ty} weights with {cols} columns need activations converted to {want} with {cols} \
-             elements, got {} with {}",
-            act.vec_dot_type()
-                .map_or("nothing".to_string(), |t| t.to_string()),
-            act.cols
-        )));
-    }
+    check_converted(ty, cols, act)?;
     let total = rb
         .checked_mul(rows)
         .ok_or_else(|| Error::invalid(format!("{rows} rows of {rb} bytes overflow")))?;
@@ -277,24 +259,25 @@ fn gemv_checked(
         return Ok(());
     }
     for (o, row) in out.iter_mut().zip(w.chunks_exact(rb.max(1))) {
-        let fast = if simd {
-            simd_dot_row(ty, row, &act.data)
-        } else {
-            None
-        };
-        *o = fast.unwrap_or_else(|| vec_dot_row(ty, row, &act.data));
+        *o = vec_dot_row(ty, row, &act.data);
     }
     Ok(())
 }
 
-/// One row's dot product by the SIMD kernels, when there is one for this type and CPU.
-fn simd_dot_row(ty: TensorType, row: &[u8], act: &Converted) -> Option<f32> {
-    match (ty, act) {
-        (TensorType::Q8_0, Converted::Q8_0(x)) => simd::dot_q8_0(row, x),
-        (TensorType::Q4_0, Converted::Q8_0(x)) => simd::dot_q4_0(row, x),
-        (TensorType::Q6_K, Converted::Q8_K(x)) => simd::dot_q6_k(row, x),
-        _ => None,
+/// Checks that `act` was converted for `ty` weights of `cols` columns: what the
+/// dispatch table's dense row dots assume.
+pub fn check_converted(ty: TensorType, cols: usize, act: &DenseActivations) -> Result<()> {
+    let want = vec_dot_type(ty)?;
+    if act.vec_dot_type() != Some(want) || act.cols != cols {
+        return Err(Error::invalid(format!(
+            "{ty} weights with {cols} columns need activations converted to {want} with {cols} \
+             elements, got {} with {}",
+            act.vec_dot_type()
+                .map_or("nothing".to_string(), |t| t.to_string()),
+            act.cols
+        )));
     }
+    Ok(())
 }
 
 /// One row's dot product; the caller has checked every length.
@@ -371,4 +354,58 @@ fn vec_dot_row(ty: TensorType, row: &[u8], act: &Converted) -> f32 {
         }
         _ => unreachable!("dense_gemv_converted checked the activation type"),
     }
+}
+
+/// Scalar row dot of a BF16 weight row with BF16 activations (a dispatch-table entry).
+pub fn bf16_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    vec_dot_row(TensorType::BF16, row, &act.data)
+}
+
+/// Scalar row dot of a Q8_0 weight row with Q8_0 activations (a dispatch-table entry).
+pub fn q8_0_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    vec_dot_row(TensorType::Q8_0, row, &act.data)
+}
+
+/// Scalar row dot of a Q4_0 weight row with Q8_0 activations (a dispatch-table entry).
+pub fn q4_0_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    vec_dot_row(TensorType::Q4_0, row, &act.data)
+}
+
+/// Scalar row dot of a Q6_K weight row with Q8_K activations (a dispatch-table entry).
+pub fn q6_k_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    vec_dot_row(TensorType::Q6_K, row, &act.data)
+}
+
+/// The f32 at element `c` of a little-endian F32 row.
+#[inline]
+fn f32_at(row: &[u8], c: usize) -> f32 {
+    let b = &row[4 * c..4 * c + 4];
+    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// The f16 at element `c` of a little-endian F16 row, as f32.
+#[inline]
+fn f16_at(row: &[u8], c: usize) -> f32 {
+    f16_bits_to_f32(u16::from_le_bytes([row[2 * c], row[2 * c + 1]]))
+}
+
+/// F32 row, one token: ggml's `ggml_vec_dot_f32` order ([`numerics::dot_fused`]).
+pub fn f32_row_dot_fused(x: &[f32], row: &[u8]) -> f32 {
+    numerics::dot_fused(x, |c| f32_at(row, c))
+}
+
+/// F32 row, batches: llamafile's order ([`numerics::dot_tinyblas`]).
+pub fn f32_row_dot_tinyblas(x: &[f32], row: &[u8]) -> f32 {
+    numerics::dot_tinyblas(x, |c| f32_at(row, c))
+}
+
+/// F16 row, one token, `x` already rounded to f16 values: ggml's `ggml_vec_dot_f16`
+/// order ([`numerics::dot_exact_products`]).
+pub fn f16_row_dot_exact(x: &[f32], row: &[u8]) -> f32 {
+    numerics::dot_exact_products(x, |c| f16_at(row, c))
+}
+
+/// F16 row, batches: llamafile's order ([`numerics::dot_tinyblas`]).
+pub fn f16_row_dot_tinyblas(x: &[f32], row: &[u8]) -> f32 {
+    numerics::dot_tinyblas(x, |c| f16_at(row, c))
 }

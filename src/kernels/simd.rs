@@ -1,4 +1,5 @@
-//! The front of the SIMD dense, attention, element-wise and activation kernels: each
+//! The front of the SIMD attention, element-wise and activation kernels (the dense row
+//! dots of the output head go through the dispatch table, [`crate::kernels::table`]): each
 //! function runs the version for the instruction set chosen at start-up
 //! ([`crate::kernels::selection`], `TERN_ISA` forces one) and reports whether it did
 //! (`Some` / `true`); on `None` / `false` the caller runs the scalar twin, which lives
@@ -15,8 +16,6 @@ use std::sync::OnceLock;
 use half::f16;
 
 use super::dispatch::{selection, Isa};
-use crate::quant::q6_k::BlockQ8K;
-use crate::quant::q8_0::BlockQ8_0;
 
 /// The kernel family these functions use in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,47 +70,6 @@ macro_rules! on_family {
 use super::arm::dense_neon;
 #[cfg(target_arch = "x86_64")]
 use super::x86::{act_avx2, attn_avx2, dense_avx2, elementwise_avx2};
-
-/// `out[r] = Σ a·(F16 row r)` in `numerics::dot_exact_products` order.
-pub fn gemv_f16_exact(a: &[f32], w: &[u8], out: &mut [f32]) -> bool {
-    on_family!(dense_avx2::gemv_f16_exact(a, w, out), neon: dense_neon::gemv_f16_exact(a, w, out))
-        .is_some()
-}
-
-/// `out[r] = Σ a·(F32 row r)` in `numerics::dot_fused` order.
-pub fn gemv_f32_fused(a: &[f32], w: &[u8], out: &mut [f32]) -> bool {
-    on_family!(dense_avx2::gemv_f32_fused(a, w, out), neon: dense_neon::gemv_f32_fused(a, w, out))
-        .is_some()
-}
-
-/// Batched F16 (`f16 = true`) or F32 products in `numerics::dot_tinyblas` order:
-/// `out[t * m + r]` for the `x.len() / k` rows of `x` and the `m` rows of `w`.
-pub fn gemm_tinyblas(f16: bool, x: &[f32], k: usize, w: &[u8], out: &mut [f32]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    let ty = if f16 {
-        dense_avx2::FloatWeights::F16
-    } else {
-        dense_avx2::FloatWeights::F32
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = f16;
-    on_family!(dense_avx2::gemm_tinyblas(ty, x, k, w, out)).is_some()
-}
-
-/// One Q8_0 row dotted with Q8_0 activations (`scalar_dense` order).
-pub fn dot_q8_0(w: &[u8], x: &[BlockQ8_0]) -> Option<f32> {
-    on_family!(dense_avx2::dot_q8_0(w, x), neon: dense_neon::dot_q8_0(w, x))
-}
-
-/// One Q4_0 row dotted with Q8_0 activations (`scalar_dense` order).
-pub fn dot_q4_0(w: &[u8], x: &[BlockQ8_0]) -> Option<f32> {
-    on_family!(dense_avx2::dot_q4_0(w, x), neon: dense_neon::dot_q4_0(w, x))
-}
-
-/// One Q6_K row dotted with Q8_K activations (`scalar_dense` order).
-pub fn dot_q6_k(w: &[u8], x: &[BlockQ8K]) -> Option<f32> {
-    on_family!(dense_avx2::dot_q6_k(w, x), neon: dense_neon::dot_q6_k(w, x))
-}
 
 /// `Σ a·k` over an f16 key row, `numerics::dot_exact_products` order.
 pub fn dot_f16_exact_halves(a: &[f32], k: &[f16]) -> Option<f32> {

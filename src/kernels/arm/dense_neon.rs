@@ -13,6 +13,8 @@
 use std::arch::aarch64::*;
 use std::arch::asm;
 
+use crate::kernels::scalar_dense::DenseActivations;
+use crate::kernels::table::DenseKernels;
 use crate::quant::float::f16_bits_to_f32;
 use crate::quant::q4_0::BLOCK_Q4_0_BYTES;
 use crate::quant::q6_k::{BlockQ8K, BLOCK_Q6_K_BYTES};
@@ -101,6 +103,44 @@ pub fn dot_q6_k(w: &[u8], x: &[BlockQ8K]) -> f32 {
     assert_eq!(w.len(), x.len() * BLOCK_Q6_K_BYTES);
     // SAFETY: NEON present; `w` holds `x.len()` super-blocks.
     unsafe { dot_q6_k_raw(w, x) }
+}
+
+/// [`dot_q8_0`] as a dispatch-table entry.
+pub fn q8_0_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    dot_q8_0(
+        row,
+        act.q8_0_blocks().expect("activations converted for Q8_0"),
+    )
+}
+
+/// [`dot_q4_0`] as a dispatch-table entry.
+pub fn q4_0_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    dot_q4_0(
+        row,
+        act.q8_0_blocks().expect("activations converted for Q4_0"),
+    )
+}
+
+/// [`dot_q6_k`] as a dispatch-table entry.
+pub fn q6_k_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    dot_q6_k(
+        row,
+        act.q8_k_blocks().expect("activations converted for Q6_K"),
+    )
+}
+
+/// `base` with the dense entries this file has (the tinyBLAS batch orders and BF16 keep
+/// `base`'s).
+pub fn table_entries(base: DenseKernels) -> DenseKernels {
+    DenseKernels {
+        f32_fused: dot_f32_fused,
+        f16_exact: dot_f16_exact,
+        q8_0: q8_0_row_dot,
+        q4_0: q4_0_row_dot,
+        q6_k: q6_k_row_dot,
+        name: "neon",
+        ..base
+    }
 }
 
 /// Four halves at `p` widened to f32.

@@ -19,6 +19,8 @@
 
 use std::arch::x86_64::*;
 
+use crate::kernels::scalar_dense::{self, DenseActivations};
+use crate::kernels::table::DenseKernels;
 use crate::quant::float::f16_bits_to_f32;
 use crate::quant::q4_0::BLOCK_Q4_0_BYTES;
 use crate::quant::q6_k::{BlockQ8K, BLOCK_Q6_K_BYTES};
@@ -161,6 +163,60 @@ pub fn dot_q6_k(w: &[u8], x: &[BlockQ8K]) -> f32 {
     assert_eq!(w.len(), x.len() * BLOCK_Q6_K_BYTES);
     // SAFETY: features checked; `w` holds `x.len()` super-blocks.
     unsafe { dot_q6_k_raw(w.as_ptr(), x) }
+}
+
+/// `numerics::dot_tinyblas` of one F16 row (`x.len()` a multiple of 16).
+pub fn dot_tinyblas_f16(x: &[f32], row: &[u8]) -> f32 {
+    let mut out = [0f32];
+    gemm_tinyblas(FloatWeights::F16, x, x.len(), row, &mut out);
+    out[0]
+}
+
+/// `numerics::dot_tinyblas` of one F32 row (`x.len()` a multiple of 16).
+pub fn dot_tinyblas_f32(x: &[f32], row: &[u8]) -> f32 {
+    let mut out = [0f32];
+    gemm_tinyblas(FloatWeights::F32, x, x.len(), row, &mut out);
+    out[0]
+}
+
+/// [`dot_q8_0`] as a dispatch-table entry.
+pub fn q8_0_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    dot_q8_0(
+        row,
+        act.q8_0_blocks().expect("activations converted for Q8_0"),
+    )
+}
+
+/// [`dot_q4_0`] as a dispatch-table entry.
+pub fn q4_0_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    dot_q4_0(
+        row,
+        act.q8_0_blocks().expect("activations converted for Q4_0"),
+    )
+}
+
+/// [`dot_q6_k`] as a dispatch-table entry.
+pub fn q6_k_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    dot_q6_k(
+        row,
+        act.q8_k_blocks().expect("activations converted for Q6_K"),
+    )
+}
+
+/// The dense entries of the dispatch table on this path (BF16 stays scalar: its twin
+/// sums in f64 in element order, which leaves nothing to vectorize but the products).
+pub fn table_entries() -> DenseKernels {
+    DenseKernels {
+        f32_fused: dot_f32_fused,
+        f32_tinyblas: dot_tinyblas_f32,
+        f16_exact: dot_f16_exact,
+        f16_tinyblas: dot_tinyblas_f16,
+        bf16: scalar_dense::bf16_row_dot,
+        q8_0: q8_0_row_dot,
+        q4_0: q4_0_row_dot,
+        q6_k: q6_k_row_dot,
+        name: "avx2",
+    }
 }
 
 /// `_mm512_reduce_add_ps`'s tree over 16 lanes held as `lo` (lanes 0..8) and `hi`.
