@@ -189,7 +189,7 @@ pub fn check_q6_k(dot: fn(&[u8], &[BlockQ8K]) -> f32) {
 #[test]
 fn every_path_dense_entries_equal_scalar() {
     use crate::kernels::dispatch::Isa;
-    use crate::kernels::table::{scalar_table, table_for};
+    use crate::kernels::table::{scalar_table, table_for, FloatRowDotFn};
     let scalar = scalar_table().dense;
     let mut rng = Rng::new(99);
     let isas = [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Dotprod];
@@ -200,12 +200,7 @@ fn every_path_dense_entries_equal_scalar() {
             let xr = round_f16(&x);
             let h = f16_row(&mut rng, k);
             let f = f32_row(&mut rng, k);
-            let pairs: [(
-                fn(&[f32], &[u8]) -> f32,
-                fn(&[f32], &[u8]) -> f32,
-                &[f32],
-                &[u8],
-            ); 4] = [
+            let pairs: [(FloatRowDotFn, FloatRowDotFn, &[f32], &[u8]); 4] = [
                 (d.f16_exact, scalar.f16_exact, &xr, &h),
                 (d.f16_tinyblas, scalar.f16_tinyblas, &x, &h),
                 (d.f32_fused, scalar.f32_fused, &x, &f),
