@@ -17,6 +17,7 @@
 //! length allocates nothing.
 
 use crate::error::{Error, Result};
+use crate::kernels::simd;
 use crate::quant::TensorType;
 
 /// Values per Q8_K block.
@@ -113,12 +114,24 @@ impl QuantizedActivations {
     /// Quantizes `x` into this row in `format`, reusing the buffers. Errors on a length the
     /// format cannot take and on NaN or infinite inputs (naming the index).
     pub fn quantize_into(&mut self, format: ActivationFormat, x: &[f32]) -> Result<()> {
+        self.quantize_with(format, x, true)
+    }
+
+    /// [`quantize_into`](Self::quantize_into) without SIMD (the twin the SIMD building
+    /// blocks in [`crate::kernels::simd`] are tested against; same results).
+    pub fn quantize_into_scalar(&mut self, format: ActivationFormat, x: &[f32]) -> Result<()> {
+        self.quantize_with(format, x, false)
+    }
+
+    fn quantize_with(&mut self, format: ActivationFormat, x: &[f32], simd: bool) -> Result<()> {
         format.check_len(x.len())?;
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(format!(
-                "activation {i} is {}, not a finite number",
-                x[i]
-            )));
+        if !(simd && simd::all_finite(x).unwrap_or(false)) {
+            if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+                return Err(Error::invalid(format!(
+                    "activation {i} is {}, not a finite number",
+                    x[i]
+                )));
+            }
         }
         self.format = format;
         self.qs.clear();
@@ -126,17 +139,26 @@ impl QuantizedActivations {
         self.bsums.clear();
         self.row_sum = 0;
         match format {
-            ActivationFormat::I8PerRow => self.quantize_i8_per_row(x),
+            ActivationFormat::I8PerRow => self.quantize_i8_per_row(x, simd),
             ActivationFormat::Q8K => {
                 for block in x.chunks_exact(Q8K_BLOCK) {
-                    self.quantize_q8k_block(block);
+                    self.quantize_q8k_block(block, simd);
                 }
             }
         }
         Ok(())
     }
 
-    fn quantize_i8_per_row(&mut self, x: &[f32]) {
+    fn quantize_i8_per_row(&mut self, x: &[f32], simd: bool) {
+        if let Some(amax) = simd.then(|| simd::abs_max(x)).flatten() {
+            // The same maximum in f32 (exact), widened: f64::max of the widened values.
+            let s = (127.0 / 0.00001f64.max(f64::from(amax))) as f32;
+            self.qs.resize(x.len(), 0);
+            let sum = simd::quantize_scaled(x, s, &mut self.qs).expect("same family");
+            self.scales.push(s);
+            self.row_sum = sum;
+            return;
+        }
         let mut max = 0.00001f64;
         for &v in x {
             max = max.max((v as f64).abs());
@@ -152,14 +174,22 @@ impl QuantizedActivations {
         self.row_sum = sum;
     }
 
-    fn quantize_q8k_block(&mut self, x: &[f32]) {
+    fn quantize_q8k_block(&mut self, x: &[f32], simd: bool) {
         let mut max = 0.0f32;
         let mut amax = 0.0f32;
-        for &v in x {
-            let a = v.abs();
-            if a > amax {
-                amax = a;
-                max = v;
+        if let Some(first) = simd.then(|| simd::first_abs_max_index(x)).flatten() {
+            // The first value of largest magnitude is the one the scan below settles on.
+            if let Some(i) = first {
+                amax = x[i].abs();
+                max = x[i];
+            }
+        } else {
+            for &v in x {
+                let a = v.abs();
+                if a > amax {
+                    amax = a;
+                    max = v;
+                }
             }
         }
         if amax == 0.0 {
@@ -170,8 +200,16 @@ impl QuantizedActivations {
         }
         let iscale = -127.0f32 / max;
         let start = self.qs.len();
-        self.qs
-            .extend(x.iter().map(|&v| nearest_int(iscale * v).min(127) as i8));
+        self.qs.resize(start + x.len(), 0);
+        // |iscale * v| <= 127 (1 + ε): the clamp to -128 never bites, min(127) does.
+        let quantized = simd
+            .then(|| simd::quantize_scaled(x, iscale, &mut self.qs[start..]))
+            .flatten();
+        if quantized.is_none() {
+            for (q, &v) in self.qs[start..].iter_mut().zip(x) {
+                *q = nearest_int(iscale * v).min(127) as i8;
+            }
+        }
         for g in self.qs[start..].chunks_exact(16) {
             self.bsums.push(g.iter().map(|&q| q as i16).sum());
         }

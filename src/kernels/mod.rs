@@ -4,17 +4,24 @@
 //! - [`table`]: the dispatch table of function pointers per type, filled from that path.
 //! - [`scalar`], [`scalar_dense`]: the reference kernels every path must match.
 //! - `x86/`, `arm/`: the SIMD kernels.
+//! - [`simd`]: the front of the SIMD attention, element-wise and activation kernels
+//!   (their scalar twins live with their callers in `model/` and [`act`]).
 //! - [`parallel`]: the per-context thread pool and the row split of a product.
 
 pub mod act;
-mod arm;
+pub mod arm;
 pub mod dispatch;
 pub mod parallel;
 pub mod scalar;
 pub mod scalar_dense;
+pub mod simd;
 pub mod table;
-mod x86;
+pub mod x86;
 
+#[cfg(test)]
+pub(crate) mod dense_checks;
+#[cfg(test)]
+pub(crate) mod dense_testing;
 #[cfg(test)]
 mod tests;
 

@@ -148,6 +148,22 @@ impl DenseActivations {
         }
     }
 
+    /// The Q8_0 blocks, when the row was converted for Q8_0 or Q4_0 weights.
+    pub fn q8_0_blocks(&self) -> Option<&[BlockQ8_0]> {
+        match &self.data {
+            Converted::Q8_0(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The Q8_K blocks, when the row was converted for Q6_K weights.
+    pub fn q8_k_blocks(&self) -> Option<&[BlockQ8K]> {
+        match &self.data {
+            Converted::Q8_K(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// Writes the converted row back as f32 (what the dot product actually sees).
     /// `out.len()` must equal [`cols`](Self::cols).
     pub fn dequantize(&self, out: &mut [f32]) -> Result<()> {

@@ -12,11 +12,15 @@
 //!   positions padded to 32 (llama.cpp's KV padding); for larger batches they stay f32
 //!   (llamafile's sgemm path, which takes f32 right-hand sides) and are summed as its
 //!   16-lane fused accumulators sum them.
+//!
+//! The functions here are the scalar twins; [`crate::kernels::simd`] runs the SIMD
+//! versions (same bits) when the CPU has them.
 
 use half::f16;
 
 use super::kv_cache::{KvCache, KvRows};
 use super::numerics;
+use crate::kernels::simd::{self, HeadRows};
 
 /// The head layout of one attention layer.
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +42,8 @@ pub struct AttentionShape {
 pub struct AttentionScratch {
     scores: Vec<f32>,
     query: Vec<f32>,
-    /// Per value dimension, the four 16-lane accumulators of ggml's f16 dot product.
-    value_lanes: Vec<[[f32; 16]; 4]>,
+    /// The accumulators of the value sums: 64 per value dimension.
+    value_lanes: Vec<f32>,
     /// Per value dimension, the f64 tail of that dot product.
     value_tail: Vec<f64>,
 }
@@ -50,14 +54,14 @@ impl AttentionScratch {
         AttentionScratch {
             scores: vec![0.0; n_ctx],
             query: vec![0.0; head_dim],
-            value_lanes: vec![[[0.0; 16]; 4]; head_dim],
+            value_lanes: vec![0.0; 64 * head_dim],
             value_tail: vec![0.0; head_dim],
         }
     }
 
     /// Bytes held.
     pub fn memory_bytes(&self) -> usize {
-        (self.scores.len() + self.query.len() + self.value_lanes.len() * 64) * 4
+        (self.scores.len() + self.query.len() + self.value_lanes.len()) * 4
             + self.value_tail.len() * 8
     }
 }
@@ -104,73 +108,61 @@ pub fn attend(
             let scores = &mut scratch.scores[..n_kv];
             match keys {
                 KvRows::F16(k) => {
-                    for (d, &s) in query.iter_mut().zip(qh) {
-                        *d = f16::from_f32(s).to_f32();
+                    if !simd::round_to_f16(qh, query) {
+                        for (d, &s) in query.iter_mut().zip(qh) {
+                            *d = f16::from_f32(s).to_f32();
+                        }
                     }
                     for (j, s) in scores.iter_mut().enumerate() {
                         let kr = &k[j * k_dim + kvh * head_dim..][..head_dim];
-                        *s = numerics::dot_exact_products(query, |i| kr[i].to_f32()) * scale;
+                        let dot = simd::dot_f16_exact_halves(query, kr).unwrap_or_else(|| {
+                            numerics::dot_exact_products(query, |i| kr[i].to_f32())
+                        });
+                        *s = dot * scale;
                     }
                 }
                 KvRows::F32(k) => {
                     for (j, s) in scores.iter_mut().enumerate() {
                         let kr = &k[j * k_dim + kvh * head_dim..][..head_dim];
-                        *s = dot_f32(qh, kr) * scale;
+                        let dot = simd::dot_f32_8(qh, kr).unwrap_or_else(|| dot_f32(qh, kr));
+                        *s = dot * scale;
                     }
                 }
             }
-            softmax_in_place(scores);
+            if !simd::softmax_in_place(scores) {
+                softmax_in_place(scores);
+            }
 
             let oh = &mut out[t * o_dim + h * head_dim_v..][..head_dim_v];
-            oh.fill(0.0);
+            let head = ValueHead {
+                stride: v_dim,
+                offset: kvh * head_dim_v,
+                dim: head_dim_v,
+            };
+            let rows = HeadRows {
+                stride: v_dim,
+                offset: kvh * head_dim_v,
+                dim: head_dim_v,
+            };
+            let (lanes, tail) = (&mut scratch.value_lanes, &mut scratch.value_tail);
             match values {
                 KvRows::F16(v) if round_probs => {
                     // ggml: probabilities to f16, then vec_dot_f16 over the padded cells.
                     let padded = n_kv_total.div_ceil(KV_PAD) * KV_PAD;
                     let full = padded / 64 * 64;
-                    let lanes = &mut scratch.value_lanes[..head_dim_v];
-                    let tail = &mut scratch.value_tail[..head_dim_v];
-                    lanes.iter_mut().for_each(|a| *a = [[0.0; 16]; 4]);
-                    tail.fill(0.0);
-                    for (j, &p) in scores.iter().enumerate() {
-                        let p = f16::from_f32(p).to_f32();
-                        let vr = &v[j * v_dim + kvh * head_dim_v..][..head_dim_v];
-                        if j < full {
-                            let (r, l) = ((j % 64) / 16, j % 16);
-                            for (a, &x) in lanes.iter_mut().zip(vr) {
-                                a[r][l] += p * x.to_f32();
-                            }
-                        } else {
-                            for (a, &x) in tail.iter_mut().zip(vr) {
-                                *a += f64::from(p * x.to_f32());
-                            }
-                        }
-                    }
-                    for ((o, a), &t) in oh.iter_mut().zip(lanes.iter()).zip(tail.iter()) {
-                        *o = (f64::from(numerics::combine_accumulators(a)) + t) as f32;
+                    if !simd::value_sum_f16_probs(scores, v, rows, full, lanes, tail, oh) {
+                        value_sum_f16_probs(scores, v, head, full, lanes, tail, oh);
                     }
                 }
+                // llamafile's sgemm: f32 probabilities.
                 KvRows::F16(v) => {
-                    // llamafile's sgemm: f32 probabilities, one 16-lane fused accumulator
-                    // per output over the cells.
-                    let lanes = &mut scratch.value_lanes[..head_dim_v];
-                    lanes.iter_mut().for_each(|a| a[0] = [0.0; 16]);
-                    for (j, &p) in scores.iter().enumerate() {
-                        let vr = &v[j * v_dim + kvh * head_dim_v..][..head_dim_v];
-                        for (a, &x) in lanes.iter_mut().zip(vr) {
-                            a[0][j % 16] = x.to_f32().mul_add(p, a[0][j % 16]);
-                        }
-                    }
-                    for (o, a) in oh.iter_mut().zip(lanes.iter()) {
-                        *o = numerics::reduce16(&a[0]);
+                    if !simd::value_sum_tinyblas(scores, v, rows, lanes, oh) {
+                        value_sum_tinyblas(scores, v, head, lanes, oh);
                     }
                 }
                 KvRows::F32(v) => {
-                    for (j, &p) in scores.iter().enumerate() {
-                        let vr = &v[j * v_dim + kvh * head_dim_v..][..head_dim_v];
-                        for (o, &x) in oh.iter_mut().zip(vr) {
-                            *o += p * x;
-                        }
+                    if !simd::value_sum_f32(scores, v, rows, oh) {
+                        value_sum_f32(scores, v, head, oh);
                     }
                 }
             }
@@ -178,9 +170,91 @@ pub fn attend(
     }
 }
 
+/// Where one head's values sit in the cache: row `j` is `values[j * stride + offset..]
+/// [..dim]`.
+#[derive(Debug, Clone, Copy)]
+pub struct ValueHead {
+    pub stride: usize,
+    pub offset: usize,
+    pub dim: usize,
+}
+
+/// The one-token weighted sum of f16 values, as ggml's `vec_dot_f16` over the cells: each
+/// probability rounded to f16, cells `j < full` into accumulator `j % 64` (four 16-lane
+/// accumulators per output, `lanes` holds 64 floats per output), later cells summed in
+/// f64 (`tail`, one per output), `out[d] = (combine(lanes of d) + tail[d]) as f32`.
+pub fn value_sum_f16_probs(
+    probs: &[f32],
+    values: &[f16],
+    head: ValueHead,
+    full: usize,
+    lanes: &mut [f32],
+    tail: &mut [f64],
+    out: &mut [f32],
+) {
+    let dv = head.dim;
+    let lanes = &mut lanes[..64 * dv];
+    let tail = &mut tail[..dv];
+    lanes.fill(0.0);
+    tail.fill(0.0);
+    for (j, &p) in probs.iter().enumerate() {
+        let p = f16::from_f32(p).to_f32();
+        let vr = &values[j * head.stride + head.offset..][..dv];
+        if j < full {
+            for (a, &x) in lanes.chunks_exact_mut(64).zip(vr) {
+                a[j % 64] += p * x.to_f32();
+            }
+        } else {
+            for (a, &x) in tail.iter_mut().zip(vr) {
+                *a += f64::from(p * x.to_f32());
+            }
+        }
+    }
+    for ((o, a), &t) in out.iter_mut().zip(lanes.chunks_exact(64)).zip(tail.iter()) {
+        let acc: [[f32; 16]; 4] =
+            std::array::from_fn(|r| a[16 * r..16 * r + 16].try_into().expect("16 lanes"));
+        *o = (f64::from(numerics::combine_accumulators(&acc)) + t) as f32;
+    }
+}
+
+/// The batched weighted sum of f16 values (llamafile's sgemm, f32 probabilities): per
+/// output one 16-lane fused accumulator over the cells (`lanes` holds 16 per output),
+/// reduced by [`numerics::reduce16`].
+pub fn value_sum_tinyblas(
+    probs: &[f32],
+    values: &[f16],
+    head: ValueHead,
+    lanes: &mut [f32],
+    out: &mut [f32],
+) {
+    let dv = head.dim;
+    let lanes = &mut lanes[..16 * dv];
+    lanes.fill(0.0);
+    for (j, &p) in probs.iter().enumerate() {
+        let vr = &values[j * head.stride + head.offset..][..dv];
+        for (a, &x) in lanes.chunks_exact_mut(16).zip(vr) {
+            a[j % 16] = x.to_f32().mul_add(p, a[j % 16]);
+        }
+    }
+    for (o, a) in out.iter_mut().zip(lanes.chunks_exact(16)) {
+        *o = numerics::reduce16(a.try_into().expect("16 lanes"));
+    }
+}
+
+/// The weighted sum of f32 values: `out[d] = Σ_j p_j * v_j[d]`, in cell order.
+pub fn value_sum_f32(probs: &[f32], values: &[f32], head: ValueHead, out: &mut [f32]) {
+    out.fill(0.0);
+    for (j, &p) in probs.iter().enumerate() {
+        let vr = &values[j * head.stride + head.offset..][..head.dim];
+        for (o, &x) in out.iter_mut().zip(vr) {
+            *o += p * x;
+        }
+    }
+}
+
 /// ggml's `soft_max`: `exp(x - max)` summed in ggml's order, scaled by the f32
 /// reciprocal of the sum.
-fn softmax_in_place(x: &mut [f32]) {
+pub fn softmax_in_place(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     for v in x.iter_mut() {
         *v = numerics::exp(*v - max);

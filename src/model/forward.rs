@@ -29,7 +29,7 @@ use super::numerics;
 use super::rope::Rope;
 use super::weights::ModelWeights;
 use crate::error::{Error, Result};
-use crate::kernels::Workers;
+use crate::kernels::{simd, Workers};
 
 /// Working memory of the forward pass for batches of up to `n_batch` tokens.
 #[derive(Debug, Clone)]
@@ -261,6 +261,17 @@ fn add_in_place(x: &mut [f32], y: &[f32]) {
 
 /// `gate = act(gate) * up`, with ggml's element functions ([`numerics::silu`]).
 fn gate_in_place(act: FfnActivation, gate: &mut [f32], up: &[f32]) {
+    let done = match act {
+        FfnActivation::ReluSquared => simd::relu2_gate(gate, up),
+        FfnActivation::Silu => simd::silu_gate(gate, up),
+    };
+    if !done {
+        gate_in_place_scalar(act, gate, up);
+    }
+}
+
+/// [`gate_in_place`] without SIMD (the twin the SIMD versions are tested against).
+pub fn gate_in_place_scalar(act: FfnActivation, gate: &mut [f32], up: &[f32]) {
     match act {
         FfnActivation::ReluSquared => {
             for (g, &u) in gate.iter_mut().zip(up) {

@@ -273,8 +273,10 @@ impl<'a> LinearInput<'a> {
     fn rounded_f16(&mut self) -> &[f32] {
         let dst = &mut self.scratch.rounded_f16[..self.n * self.k];
         if !self.rounded_f16 {
-            for (d, &x) in dst.iter_mut().zip(self.x) {
-                *d = f16_bits_to_f32(f32_to_f16_bits(x));
+            if !kernels::simd::round_to_f16(self.x, dst) {
+                for (d, &x) in dst.iter_mut().zip(self.x) {
+                    *d = f16_bits_to_f32(f32_to_f16_bits(x));
+                }
             }
             self.rounded_f16 = true;
         }

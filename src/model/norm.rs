@@ -9,6 +9,14 @@
 pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     debug_assert_eq!(x.len(), weight.len());
     debug_assert_eq!(x.len(), out.len());
+    if crate::kernels::simd::rms_norm(x, weight, eps, out) {
+        return;
+    }
+    rms_norm_scalar(x, weight, eps, out);
+}
+
+/// [`rms_norm`] without SIMD (the twin the SIMD versions are tested against).
+pub fn rms_norm_scalar(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let scale = rms_scale(x, eps);
     for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
         *o = (v * scale) * w;

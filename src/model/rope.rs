@@ -8,6 +8,7 @@
 //! addition, as clang (which builds bitnet.cpp) contracts ggml's C expression by default.
 
 use super::config::RopeStyle;
+use crate::kernels::simd;
 
 /// RoPE parameters of a model.
 #[derive(Debug, Clone)]
@@ -64,6 +65,18 @@ impl Rope {
 
     /// Rotates one head (`head.len()` ≥ n_rot) in place with a table from [`Rope::fill_table`].
     pub fn rotate(&self, head: &mut [f32], table: &[f32]) {
+        let n = self.n_rot;
+        let done = match self.style {
+            RopeStyle::Normal => simd::rope_normal(head, &table[..n]),
+            RopeStyle::Neox => simd::rope_neox(head, &table[..n]),
+        };
+        if !done {
+            self.rotate_scalar(head, table);
+        }
+    }
+
+    /// [`Rope::rotate`] without SIMD (the twin the SIMD versions are tested against).
+    pub fn rotate_scalar(&self, head: &mut [f32], table: &[f32]) {
         let n = self.n_rot;
         match self.style {
             RopeStyle::Normal => {

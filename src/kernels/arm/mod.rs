@@ -5,6 +5,8 @@ use super::dispatch::Isa;
 use super::table::KernelTable;
 
 #[cfg(target_arch = "aarch64")]
+pub mod dense_neon;
+#[cfg(target_arch = "aarch64")]
 mod neon;
 
 /// Puts the aarch64 kernels of path `isa` (Neon or Dotprod) into `t` (the caller has
@@ -19,6 +21,7 @@ pub fn install(t: &mut KernelTable, isa: Isa) {
             prepare,
             name,
         };
+        t.dense = dense_neon::table_entries(t.dense);
         let tq_prep = Some(prepare_q8k_block_sums as super::table::PrepareFn);
         if isa == Isa::Dotprod {
             t.i2s = k(neon::i2s_dotprod, None, "neon-sdot");

@@ -8,6 +8,15 @@ use super::table::KernelTable;
 use super::table::TernaryKernel;
 
 #[cfg(target_arch = "x86_64")]
+pub mod act_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod attn_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod dense_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod elementwise_avx2;
+
+#[cfg(target_arch = "x86_64")]
 mod avx2_i2s;
 #[cfg(target_arch = "x86_64")]
 mod avx2_tq;
@@ -32,6 +41,7 @@ pub fn install(t: &mut KernelTable) {
             prepare: Some(prepare_q8k_block_sums),
             name: "avx2-maddubs",
         };
+        t.dense = dense_avx2::table_entries();
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = t;
