@@ -1,8 +1,10 @@
 //! `tern`: the command-line tool. Each subcommand lives in its own file.
 
 mod args;
+mod eval;
 mod inspect;
 mod logits;
+mod perplexity;
 mod quantize;
 mod tokenize;
 
@@ -17,7 +19,9 @@ usage: tern <command> [options]
 commands:
   inspect FILE [--json] [--full-arrays]   describe a GGUF file: metadata, tensors, sizes
   inspect --system                        CPU features found and kernels chosen
+  eval --task TASK -m FILE -f DATA        accuracy: hellaswag, winogrande, multiple-choice, gsm8k, humaneval
   logits -m FILE --tokens IDS [...]       run token ids through a model, write logits
+  perplexity -m FILE -f TEXT [-c 512]     perplexity over a text, as llama-perplexity
   quantize IN OUT --type TYPE [--head T]  convert ternary weights between types
   tokenize -m FILE [--json] [--pieces] TEXT   the token ids of TEXT
   version                                 print the version
@@ -34,7 +38,9 @@ fn main() -> ExitCode {
     let args = Args::new(argv);
     let result = match command.as_str() {
         "inspect" => inspect::run(args),
+        "eval" => eval::run(args),
         "logits" => logits::run(args),
+        "perplexity" => perplexity::run(args),
         "quantize" => quantize::run(args),
         "tokenize" => tokenize::run(args),
         "version" | "--version" | "-V" => {
