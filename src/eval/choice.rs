@@ -71,7 +71,12 @@ pub(crate) fn required_tokens(seqs: &[Vec<u32>], prefix: usize) -> usize {
 
 /// Checks that a task can be evaluated: a non-empty shared prefix, every ending at least one
 /// token past it, and everything within the context window.
-pub(crate) fn check_task(ctx: &Context, task: usize, seqs: &[Vec<u32>], prefix: usize) -> Result<()> {
+pub(crate) fn check_task(
+    ctx: &Context,
+    task: usize,
+    seqs: &[Vec<u32>],
+    prefix: usize,
+) -> Result<()> {
     if prefix == 0 {
         return Err(Error::invalid(format!(
             "task {}: the choices share no leading token (the model adds no BOS and the \
@@ -100,7 +105,11 @@ pub(crate) fn check_task(ctx: &Context, task: usize, seqs: &[Vec<u32>], prefix: 
 
 /// Feeds `tokens` in batches of at most `n_batch` and hands every row of logits to `on_row`
 /// (the context must compute logits for all positions).
-pub(crate) fn feed(ctx: &mut Context, tokens: &[u32], on_row: &mut dyn FnMut(&[f32])) -> Result<()> {
+pub(crate) fn feed(
+    ctx: &mut Context,
+    tokens: &[u32],
+    on_row: &mut dyn FnMut(&[f32]),
+) -> Result<()> {
     let n_batch = ctx.n_batch();
     for batch in tokens.chunks(n_batch) {
         ctx.eval(batch)?;

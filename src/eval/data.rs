@@ -27,7 +27,10 @@ pub fn text_lines(bytes: &[u8]) -> Result<Vec<String>> {
             String::from_utf8(p.to_vec()).map_err(|e| {
                 line_error(
                     i + 1,
-                    format!("not UTF-8 (byte {} of the line)", e.utf8_error().valid_up_to()),
+                    format!(
+                        "not UTF-8 (byte {} of the line)",
+                        e.utf8_error().valid_up_to()
+                    ),
                 )
             })
         })

@@ -147,7 +147,10 @@ mod tests {
 
     #[test]
     fn earliest_stop() {
-        assert_eq!(first_stop("abc\ndef\nclass", &["\nclass", "\ndef"]), Some(3));
+        assert_eq!(
+            first_stop("abc\ndef\nclass", &["\nclass", "\ndef"]),
+            Some(3)
+        );
         assert_eq!(first_stop("abc", &["x", ""]), None);
     }
 }

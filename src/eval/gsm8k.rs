@@ -171,7 +171,10 @@ pub fn build_prompt(
         Prompting::Plain => {
             let mut p = String::new();
             for s in shots {
-                p.push_str(&format!("Question: {}\nAnswer: {}\n\n", s.question, s.answer));
+                p.push_str(&format!(
+                    "Question: {}\nAnswer: {}\n\n",
+                    s.question, s.answer
+                ));
             }
             p.push_str(&format!("Question: {question}\nAnswer:"));
             Ok(p)
@@ -179,7 +182,10 @@ pub fn build_prompt(
         Prompting::Chat(_) => {
             let mut messages = Vec::new();
             for s in shots {
-                messages.push(ChatMessage::new("user", format!("Question: {}", s.question)));
+                messages.push(ChatMessage::new(
+                    "user",
+                    format!("Question: {}", s.question),
+                ));
                 messages.push(ChatMessage::new("assistant", s.answer.clone()));
             }
             messages.push(ChatMessage::new("user", format!("Question: {question}")));
@@ -246,7 +252,10 @@ mod tests {
 
     #[test]
     fn answers_and_numbers() {
-        assert_eq!(gold_answer("48/2 = <<48/2=24>>24\n#### 72").as_deref(), Some("72"));
+        assert_eq!(
+            gold_answer("48/2 = <<48/2=24>>24\n#### 72").as_deref(),
+            Some("72")
+        );
         assert_eq!(gold_answer("#### 1,234").as_deref(), Some("1234"));
         assert_eq!(gold_answer("#### -5").as_deref(), Some("-5"));
         assert_eq!(gold_answer("no marker 5"), None);
@@ -264,7 +273,10 @@ mod tests {
     #[test]
     fn parse_errors_name_the_line() {
         let ok = r#"{"question": "1+1?", "answer": "2\n#### 2"}"#;
-        assert_eq!(parse(format!("{ok}\n\n{ok}\n").as_bytes()).unwrap().len(), 2);
+        assert_eq!(
+            parse(format!("{ok}\n\n{ok}\n").as_bytes()).unwrap().len(),
+            2
+        );
         let e = parse(format!("{ok}\n{{\"question\": 1}}\n").as_bytes())
             .unwrap_err()
             .to_string();

@@ -36,7 +36,9 @@ pub struct HellaswagTask {
 pub fn parse(bytes: &[u8]) -> Result<Vec<HellaswagTask>> {
     let lines = text_lines(bytes)?;
     if lines.is_empty() {
-        return Err(Error::format("the file holds no HellaSwag task (it is empty)"));
+        return Err(Error::format(
+            "the file holds no HellaSwag task (it is empty)",
+        ));
     }
     if lines.len() % 6 != 0 {
         let start = lines.len() / 6 * 6;

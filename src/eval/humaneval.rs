@@ -156,7 +156,8 @@ mod tests {
 
     #[test]
     fn parse_and_write() {
-        let text = "{\"task_id\": \"HumanEval/0\", \"prompt\": \"def f():\\n\", \"entry_point\": \"f\"}\n";
+        let text =
+            "{\"task_id\": \"HumanEval/0\", \"prompt\": \"def f():\\n\", \"entry_point\": \"f\"}\n";
         let p = parse(text.as_bytes()).unwrap();
         assert_eq!(p[0].task_id, "HumanEval/0");
         assert_eq!(p[0].prompt, "def f():\n");

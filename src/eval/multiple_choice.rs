@@ -276,7 +276,9 @@ mod tests {
             question: q.into(),
             mc1: Answers {
                 answers: answers.iter().map(|s| s.to_string()).collect(),
-                labels: (0..answers.len()).map(|i| i32::from(i == correct)).collect(),
+                labels: (0..answers.len())
+                    .map(|i| i32::from(i == correct))
+                    .collect(),
             },
             mc2: Answers::default(),
         }
@@ -308,7 +310,9 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no multiple-choice task"));
-        let e = load(&write(&[task("", &["a"], 0)]), 0).unwrap_err().to_string();
+        let e = load(&write(&[task("", &["a"], 0)]), 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("question is empty"), "{e}");
         let mut huge = write(&[task("q", &["a"], 0)]);
         // The mc1 count sits after the header (8 bytes) and the question (4 + 1 bytes).

@@ -61,16 +61,6 @@ pub fn perplexity(
     params: &PerplexityParams,
     progress: Progress<'_>,
 ) -> Result<PerplexityReport> {
-    let n_ctx = params.n_ctx;
-    if n_ctx < 4 {
-        return Err(Error::invalid("the chunk size (-c) must be at least 4 tokens"));
-    }
-    if ctx.n_ctx() < n_ctx {
-        return Err(Error::invalid(format!(
-            "the context holds {} positions, fewer than the chunk size {n_ctx}",
-            ctx.n_ctx()
-        )));
-    }
     let special = tok.special();
     if special.add_eos {
         return Err(Error::unsupported(
@@ -88,6 +78,30 @@ pub fn perplexity(
         None
     };
     let tokens = tok.tokenize_bytes(text, true, false)?;
+    perplexity_tokens(ctx, &tokens, bos, params, progress)
+}
+
+/// Perplexity over tokens already tokenized (with BOS, if any); `bos` replaces the first
+/// token of every chunk when given.
+pub fn perplexity_tokens(
+    ctx: &mut Context,
+    tokens: &[u32],
+    bos: Option<u32>,
+    params: &PerplexityParams,
+    progress: Progress<'_>,
+) -> Result<PerplexityReport> {
+    let n_ctx = params.n_ctx;
+    if n_ctx < 4 {
+        return Err(Error::invalid(
+            "the chunk size (-c) must be at least 4 tokens",
+        ));
+    }
+    if ctx.n_ctx() < n_ctx {
+        return Err(Error::invalid(format!(
+            "the context holds {} positions, fewer than the chunk size {n_ctx}",
+            ctx.n_ctx()
+        )));
+    }
     if tokens.len() < 2 * n_ctx {
         return Err(Error::invalid(format!(
             "the text tokenizes to {} tokens; perplexity with a context of {n_ctx} needs at \
@@ -97,9 +111,7 @@ pub fn perplexity(
         )));
     }
     let max_chunks = tokens.len() / n_ctx;
-    let n_chunks = params
-        .max_chunks
-        .map_or(max_chunks, |m| m.min(max_chunks));
+    let n_chunks = params.max_chunks.map_or(max_chunks, |m| m.min(max_chunks));
     let first = n_ctx / 2;
     let mut nll = 0.0f64;
     let mut nll2 = 0.0f64;

@@ -52,7 +52,10 @@ impl Mt19937 {
     /// compute it for a 32-bit generator (Lemire's multiply-and-reject). `n` must be in
     /// `1..=2^32`.
     pub fn uniform_below(&mut self, n: u64) -> u64 {
-        assert!(n >= 1 && n <= 1 << 32, "range out of the 32-bit generator's reach");
+        assert!(
+            n >= 1 && n <= 1 << 32,
+            "range out of the 32-bit generator's reach"
+        );
         if n == 1 << 32 {
             return u64::from(self.next_u32());
         }

@@ -108,7 +108,9 @@ fn parse_line(line: &str) -> std::result::Result<Fields, String> {
     let choice2 = field(commas[2] + 1, commas[3]);
     let answer_text = &line[commas[3] + 1..];
     let Some(blank) = sentence.find('_') else {
-        return Err(format!("the sentence has no '_' for the blank: '{sentence}'"));
+        return Err(format!(
+            "the sentence has no '_' for the blank: '{sentence}'"
+        ));
     };
     // `istream >> int`: leading spaces, then digits; anything after them is ignored.
     let digits: String = answer_text

@@ -85,7 +85,11 @@ fn progress_printer() -> impl FnMut(usize, usize, &str) {
         let mut err = std::io::stderr().lock();
         if tty {
             let width = 30;
-            let filled = if total == 0 { width } else { done * width / total };
+            let filled = if total == 0 {
+                width
+            } else {
+                done * width / total
+            };
             let _ = write!(
                 err,
                 "\r[{}{}] {done}/{total}  {}\x1b[K",
@@ -123,7 +127,9 @@ pub fn run(mut args: Args) -> Result<()> {
     let out_path = args.value(&["-o", "--out"])?;
     let rest = args.positionals()?;
     if !rest.is_empty() {
-        return Err(Error::invalid(format!("unexpected arguments {rest:?}\n\n{HELP}")));
+        return Err(Error::invalid(format!(
+            "unexpected arguments {rest:?}\n\n{HELP}"
+        )));
     }
     if n_tasks == Some(0) {
         return Err(Error::invalid("--tasks must be at least 1"));
@@ -151,7 +157,9 @@ pub fn run(mut args: Args) -> Result<()> {
         }
     }
     if drop_last_line && task != Task::Winogrande {
-        return Err(Error::invalid("--drop-last-line applies to winogrande only"));
+        return Err(Error::invalid(
+            "--drop-last-line applies to winogrande only",
+        ));
     }
 
     let bytes = read_file(&opts.data)?;
@@ -186,7 +194,10 @@ pub fn run(mut args: Args) -> Result<()> {
             let all = hellaswag::parse(&bytes).map_err(data_err)?;
             let n = n_tasks.unwrap_or(hellaswag::DEFAULT_TASKS);
             let tasks = hellaswag::select(all, n);
-            eprintln!("hellaswag: {} tasks (random order as llama-perplexity)", tasks.len());
+            eprintln!(
+                "hellaswag: {} tasks (random order as llama-perplexity)",
+                tasks.len()
+            );
             let report = with_threads(opts.threads, || {
                 hellaswag::score(&mut ctx, tok, &tasks, &mut progress)
             })

@@ -87,7 +87,9 @@ pub fn run(mut args: Args) -> Result<()> {
     let max_chunks: Option<usize> = args.parsed(&["--chunks"])?;
     let rest = args.positionals()?;
     if !rest.is_empty() {
-        return Err(Error::invalid(format!("unexpected arguments {rest:?}\n\n{HELP}")));
+        return Err(Error::invalid(format!(
+            "unexpected arguments {rest:?}\n\n{HELP}"
+        )));
     }
     if n_batch == 0 {
         return Err(Error::invalid("-b must be at least 1"));
@@ -141,7 +143,10 @@ pub fn run(mut args: Args) -> Result<()> {
         );
         match report.ppl_error {
             Some(e) => println!("Final estimate: PPL = {:.4} +/- {e:.5}", report.ppl),
-            None => println!("Final estimate: PPL = {:.4} (no error estimate)", report.ppl),
+            None => println!(
+                "Final estimate: PPL = {:.4} (no error estimate)",
+                report.ppl
+            ),
         }
     }
     Ok(())
