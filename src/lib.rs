@@ -10,10 +10,12 @@
 //! - [`kernels`]: CPU feature detection and compute kernels;
 //! - [`model`]: hyper-parameters and the forward pass;
 //! - [`context`]: a model plus one sequence's KV cache: eval and logits;
+//! - [`eval`]: perplexity and accuracy tasks, compatible with llama-perplexity;
 //! - [`ffi`]: the C ABI and nothing else.
 
 pub mod context;
 pub mod error;
+pub mod eval;
 pub mod ffi;
 pub mod gguf;
 pub mod kernels;

@@ -1,9 +1,11 @@
 //! `tern`: the command-line tool. Each subcommand lives in its own file.
 
 mod args;
+mod eval;
 mod generate;
 mod inspect;
 mod logits;
+mod perplexity;
 mod quantize;
 mod tokenize;
 
@@ -18,8 +20,10 @@ usage: tern <command> [options]
 commands:
   inspect FILE [--json] [--full-arrays]   describe a GGUF file: metadata, tensors, sizes
   inspect --system                        CPU features found and kernels chosen
+  eval --task TASK -m FILE -f DATA        accuracy: hellaswag, winogrande, multiple-choice, gsm8k, humaneval
   generate -m FILE -p TEXT [-n N] [...]   generate text from a prompt (streamed)
   logits -m FILE --tokens IDS [...]       run token ids through a model, write logits
+  perplexity -m FILE -f TEXT [-c 512]     perplexity over a text, as llama-perplexity
   quantize IN OUT --type TYPE [--head T]  convert ternary weights between types
   tokenize -m FILE [--json] [--pieces] TEXT   the token ids of TEXT
   version                                 print the version
@@ -37,7 +41,9 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "generate" => generate::run(args),
         "inspect" => inspect::run(args),
+        "eval" => eval::run(args),
         "logits" => logits::run(args),
+        "perplexity" => perplexity::run(args),
         "quantize" => quantize::run(args),
         "tokenize" => tokenize::run(args),
         "version" | "--version" | "-V" => {
