@@ -3,7 +3,7 @@
 //! CSV) with the same field names, plus our extra fields (peak RSS, ms/token, energy), and
 //! read llama-bench's JSON output back.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::stats::{mean, stddev};
 use crate::error::{Error, Result};
@@ -96,45 +96,48 @@ impl BenchRecord {
         self.avg_ns() / self.n_tokens() as f64 / 1e6
     }
 
-    /// The record as one object of llama-bench's JSON output (its fields, then ours).
-    pub fn to_json(&self) -> Value {
-        let mut v = json!({
-            "build_commit": self.build_commit,
-            "build_number": 0,
-            "cpu_info": self.cpu_info,
-            "gpu_info": "",
-            "backends": self.backend,
-            "model_filename": self.model_filename,
-            "model_type": self.model_type,
-            "model_size": self.model_size,
-            "model_n_params": self.model_n_params,
-            "n_batch": self.n_batch,
-            "n_ubatch": self.n_batch,
-            "n_threads": self.n_threads,
-            "type_k": "f16",
-            "type_v": "f16",
-            "n_gpu_layers": 0,
-            "use_mmap": true,
-            "n_prompt": self.n_prompt,
-            "n_gen": self.n_gen,
-            "test_time": self.test_time,
-            "avg_ns": self.avg_ns().round() as u64,
-            "stddev_ns": stddev(&self.samples_ns_f64()).round() as u64,
-            "avg_ts": self.avg_ts(),
-            "stddev_ts": self.stddev_ts(),
-            "samples_ns": self.samples_ns,
-            "samples_ts": self.samples_ts(),
-            "ms_per_token": self.ms_per_token(),
-        });
-        let m = v.as_object_mut().expect("an object");
+    /// The fields of llama-bench's JSON output in its order, then ours (peak RSS and
+    /// energy only when known).
+    pub fn fields(&self) -> Vec<(&'static str, Value)> {
+        let mut f: Vec<(&'static str, Value)> = vec![
+            ("build_commit", json!(self.build_commit)),
+            ("build_number", json!(0)),
+            ("cpu_info", json!(self.cpu_info)),
+            ("gpu_info", json!("")),
+            ("backends", json!(self.backend)),
+            ("model_filename", json!(self.model_filename)),
+            ("model_type", json!(self.model_type)),
+            ("model_size", json!(self.model_size)),
+            ("model_n_params", json!(self.model_n_params)),
+            ("n_batch", json!(self.n_batch)),
+            ("n_ubatch", json!(self.n_batch)),
+            ("n_threads", json!(self.n_threads)),
+            ("type_k", json!("f16")),
+            ("type_v", json!("f16")),
+            ("n_gpu_layers", json!(0)),
+            ("use_mmap", json!(true)),
+            ("n_prompt", json!(self.n_prompt)),
+            ("n_gen", json!(self.n_gen)),
+            ("test_time", json!(self.test_time)),
+            ("avg_ns", json!(self.avg_ns().round() as u64)),
+            (
+                "stddev_ns",
+                json!(stddev(&self.samples_ns_f64()).round() as u64),
+            ),
+            ("avg_ts", json!(self.avg_ts())),
+            ("stddev_ts", json!(self.stddev_ts())),
+            ("ms_per_token", json!(self.ms_per_token())),
+        ];
         if let Some(r) = self.peak_rss_bytes {
-            m.insert("peak_rss_bytes".into(), json!(r));
+            f.push(("peak_rss_bytes", json!(r)));
         }
         if let (Some(e), Some(s)) = (self.energy_j_per_token, &self.energy_source) {
-            m.insert("energy_j_per_token".into(), json!(e));
-            m.insert("energy_source".into(), json!(s));
+            f.push(("energy_j_per_token", json!(e)));
+            f.push(("energy_source", json!(s)));
         }
-        v
+        f.push(("samples_ns", json!(self.samples_ns)));
+        f.push(("samples_ts", json!(self.samples_ts())));
+        f
     }
 
     /// Reads one object of llama-bench's JSON output.
@@ -201,41 +204,57 @@ pub fn parse_llama_bench_json(text: &str) -> Result<Vec<BenchRecord>> {
         .collect()
 }
 
-/// The records as llama-bench's JSON output (an array, pretty-printed).
+/// The records as llama-bench's JSON output: an array of objects, fields in its order.
 pub fn format_json(records: &[BenchRecord]) -> String {
-    let arr: Vec<Value> = records.iter().map(BenchRecord::to_json).collect();
-    serde_json::to_string_pretty(&Value::Array(arr)).expect("serializable") + "\n"
+    let mut out = String::from("[\n");
+    for (i, r) in records.iter().enumerate() {
+        out += "  {\n";
+        let fields = r.fields();
+        for (j, (k, v)) in fields.iter().enumerate() {
+            let sep = if j + 1 < fields.len() { "," } else { "" };
+            out += &format!("    \"{k}\": {v}{sep}\n");
+        }
+        out += if i + 1 < records.len() {
+            "  },\n"
+        } else {
+            "  }\n"
+        };
+    }
+    out + "]\n"
 }
 
-/// CSV: a header line, then one line per record, every value quoted as llama-bench does.
+/// CSV: a header line (every field any record has, in llama-bench's order), then one line
+/// per record, every value quoted as llama-bench does.
 pub fn format_csv(records: &[BenchRecord]) -> String {
-    let rows: Vec<Map<String, Value>> = records
+    let rows: Vec<Vec<(&'static str, Value)>> = records
         .iter()
         .map(|r| {
-            let mut m = r.to_json().as_object().expect("an object").clone();
-            m.remove("samples_ns");
-            m.remove("samples_ts");
-            m
+            r.fields()
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with("samples_"))
+                .collect()
         })
         .collect();
-    let mut keys: Vec<String> = Vec::new();
-    for m in &rows {
-        for k in m.keys() {
+    let mut keys: Vec<&'static str> = Vec::new();
+    for row in &rows {
+        for (k, _) in row {
             if !keys.contains(k) {
-                keys.push(k.clone());
+                keys.push(k);
             }
         }
     }
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut out = keys.join(",") + "\n";
-    for m in &rows {
+    for row in &rows {
         let vals: Vec<String> = keys
             .iter()
-            .map(|k| match m.get(k) {
-                None | Some(Value::Null) => quote(""),
-                Some(Value::String(s)) => quote(s),
-                Some(v) => quote(&v.to_string()),
-            })
+            .map(
+                |k| match row.iter().find(|(rk, _)| rk == k).map(|(_, v)| v) {
+                    None | Some(Value::Null) => quote(""),
+                    Some(Value::String(s)) => quote(s),
+                    Some(v) => quote(&v.to_string()),
+                },
+            )
             .collect();
         out += &(vals.join(",") + "\n");
     }
@@ -329,9 +348,7 @@ pub fn format_markdown(records: &[BenchRecord]) -> String {
         "ms/token",
         energy_header,
     ];
-    let right = [
-        false, true, true, false, true, true, true, true, true, true,
-    ];
+    let right = [false, true, true, false, true, true, true, true, true, true];
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {

@@ -74,7 +74,8 @@ impl SavedLogProbs {
         if bytes.len() < 20 || &bytes[..8] != b"_logits_" {
             return Err(bad("does not start with '_logits_'"));
         }
-        let i32_at = |o: usize| i32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let i32_at =
+            |o: usize| i32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
         let (n_ctx, n_vocab, n_chunk) = (i32_at(8), i32_at(12), i32_at(16));
         if n_ctx < 2 || n_vocab < 1 || n_chunk < 0 {
             return Err(bad(&format!(
@@ -100,7 +101,8 @@ impl SavedLogProbs {
             .collect::<Result<Vec<u32>>>()?;
         let mut rows = Vec::with_capacity(per_chunk * n_chunk);
         let mut o = 20 + 4 * n_tok;
-        let f32_at = |o: usize| f32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let f32_at =
+            |o: usize| f32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
         for _ in 0..per_chunk * n_chunk {
             let q = bytes[o + 8..o + 8 + 2 * n_vocab]
                 .chunks_exact(2)
@@ -152,7 +154,11 @@ mod tests {
             b.extend_from_slice(&scale.to_le_bytes());
             b.extend_from_slice(&(min - max - lse).to_le_bytes());
             for &l in row {
-                let q = if l > min { ((l - min) / scale).round() as u16 } else { 0 };
+                let q = if l > min {
+                    ((l - min) / scale).round() as u16
+                } else {
+                    0
+                };
                 b.extend_from_slice(&q.to_le_bytes());
             }
             if n_vocab % 2 == 1 {

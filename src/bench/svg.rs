@@ -171,7 +171,9 @@ fn check_attributes(mut a: &str) -> Result<(), String> {
         if a.is_empty() {
             return Ok(());
         }
-        let eq = a.find('=').ok_or_else(|| format!("attribute without value: {a}"))?;
+        let eq = a
+            .find('=')
+            .ok_or_else(|| format!("attribute without value: {a}"))?;
         a = &a[eq + 1..];
         if !a.starts_with('"') {
             return Err("unquoted attribute".into());
@@ -195,15 +197,27 @@ mod tests {
             BarGroup {
                 label: "pp64 @ 1 thread <&>".into(),
                 bars: vec![
-                    Bar { value: 30.0, spread: 1.5 },
-                    Bar { value: 3.0, spread: 0.0 },
+                    Bar {
+                        value: 30.0,
+                        spread: 1.5,
+                    },
+                    Bar {
+                        value: 3.0,
+                        spread: 0.0,
+                    },
                 ],
             },
             BarGroup {
                 label: "tg16 @ 2 threads".into(),
                 bars: vec![
-                    Bar { value: 10.0, spread: 0.5 },
-                    Bar { value: 1.0, spread: 0.1 },
+                    Bar {
+                        value: 10.0,
+                        spread: 0.5,
+                    },
+                    Bar {
+                        value: 1.0,
+                        spread: 0.1,
+                    },
                 ],
             },
         ];

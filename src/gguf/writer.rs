@@ -165,6 +165,9 @@ impl GgufWriter {
     }
 }
 
+/// Where [`TensorDataWriter::write_tensor_streamed`]'s producer hands its pieces.
+pub type PieceSink<'a> = dyn FnMut(&[u8]) -> Result<()> + 'a;
+
 /// Streams tensor data after the header, in the directory's order, with padding.
 pub struct TensorDataWriter<W: Write> {
     sink: W,
@@ -214,7 +217,7 @@ impl<W: Write> TensorDataWriter<W> {
     /// tensor larger than memory can be streamed); the pieces must add up to its size.
     pub fn write_tensor_streamed(
         &mut self,
-        produce: &mut dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+        produce: &mut dyn FnMut(&mut PieceSink<'_>) -> Result<()>,
     ) -> Result<()> {
         let t = self
             .tensors

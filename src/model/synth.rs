@@ -343,11 +343,31 @@ pub fn plan_tensors(s: &SynthSpec) -> Vec<PlannedSynthTensor> {
     let sub_norms = s.arch.has_sub_norms();
     for l in 0..s.n_layer {
         let p = |x: &str| format!("blk.{l}.{x}");
-        push(p("attn_norm.weight"), vec![s.n_embd], TensorType::F32, norm.clone());
-        push(p("ffn_norm.weight"), vec![s.n_embd], TensorType::F32, norm.clone());
+        push(
+            p("attn_norm.weight"),
+            vec![s.n_embd],
+            TensorType::F32,
+            norm.clone(),
+        );
+        push(
+            p("ffn_norm.weight"),
+            vec![s.n_embd],
+            TensorType::F32,
+            norm.clone(),
+        );
         if sub_norms {
-            push(p("attn_sub_norm.weight"), vec![s.n_embd], TensorType::F32, norm.clone());
-            push(p("ffn_sub_norm.weight"), vec![s.n_ff], TensorType::F32, norm.clone());
+            push(
+                p("attn_sub_norm.weight"),
+                vec![s.n_embd],
+                TensorType::F32,
+                norm.clone(),
+            );
+            push(
+                p("ffn_sub_norm.weight"),
+                vec![s.n_ff],
+                TensorType::F32,
+                norm.clone(),
+            );
         }
         for (name, cols, rows) in [
             ("attn_q.weight", s.n_embd, s.n_embd),

@@ -14,7 +14,7 @@ use crate::gguf::GgufWriter;
 use crate::quant::TensorType;
 
 /// A model shape: the sizes that make a synthetic model look like a real one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SynthShape {
     /// Architecture name written to the file.
     pub arch: Architecture,
@@ -228,9 +228,24 @@ mod tests {
     fn shapes() {
         assert_eq!(SynthShape::parse("2B4T").unwrap(), SynthShape::BITNET_2B4T);
         let c = SynthShape::parse("custom(256, 512, 2, 4, 2, 600)").unwrap();
-        assert_eq!((c.n_embd, c.n_ff, c.n_layer, c.n_head, c.n_head_kv, c.n_vocab), (256, 512, 2, 4, 2, 600));
+        assert_eq!(
+            (
+                c.n_embd,
+                c.n_ff,
+                c.n_layer,
+                c.n_head,
+                c.n_head_kv,
+                c.n_vocab
+            ),
+            (256, 512, 2, 4, 2, 600)
+        );
         assert_eq!(SynthShape::parse("8b").unwrap().arch, Architecture::Llama);
-        for bad in ["9b", "custom(1,2,3)", "custom(1,2,3,4,5,x)", "custom(0,2,3,4,5,6)"] {
+        for bad in [
+            "9b",
+            "custom(1,2,3)",
+            "custom(1,2,3,4,5,x)",
+            "custom(0,2,3,4,5,6)",
+        ] {
             assert!(SynthShape::parse(bad).is_err(), "{bad}");
         }
     }

@@ -14,10 +14,10 @@ const WORDS: &[&str] = &[
     "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by",
     "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an",
     "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has", "there",
-    "been", "if", "more", "when", "will", "would", "who", "so", "no", "she", "other", "its",
-    "may", "these", "about", "some", "time", "them", "into", "only", "than", "out", "then",
-    "first", "any", "like", "what", "also", "two", "over", "such", "our", "new", "most",
-    "made", "after", "people", "world", "model", "language", "water", "light", "small",
+    "been", "if", "more", "when", "will", "would", "who", "so", "no", "she", "other", "its", "may",
+    "these", "about", "some", "time", "them", "into", "only", "than", "out", "then", "first",
+    "any", "like", "what", "also", "two", "over", "such", "our", "new", "most", "made", "after",
+    "people", "world", "model", "language", "water", "light", "small",
 ];
 
 const TOKEN_NORMAL: i32 = 1;
@@ -84,12 +84,19 @@ pub fn vocab_metadata(n_vocab: usize) -> Result<Vec<(String, Value)>> {
         types.push(TOKEN_CONTROL);
         reserved += 1;
     }
-    let strings = |v: Vec<String>| Value::Array(Array::String(v.into_iter().map(String::into_bytes).collect()));
+    let strings = |v: Vec<String>| {
+        Value::Array(Array::String(
+            v.into_iter().map(String::into_bytes).collect(),
+        ))
+    };
     Ok(vec![
         ("tokenizer.ggml.model".into(), Value::string("gpt2")),
         ("tokenizer.ggml.pre".into(), Value::string("llama-bpe")),
         ("tokenizer.ggml.tokens".into(), strings(tokens)),
-        ("tokenizer.ggml.token_type".into(), Value::Array(Array::I32(types))),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(Array::I32(types)),
+        ),
         ("tokenizer.ggml.merges".into(), strings(merges)),
         ("tokenizer.ggml.bos_token_id".into(), Value::U32(bos)),
         ("tokenizer.ggml.eos_token_id".into(), Value::U32(bos + 1)),

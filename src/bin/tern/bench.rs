@@ -40,7 +40,8 @@ pub fn parse_list(text: &str, what: &str) -> Result<Vec<usize>> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
-            let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            let (a, b): (usize, usize) =
+                (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
             if a > b {
                 return Err(bad());
             }
@@ -69,7 +70,9 @@ impl Format {
             "md" => Ok(Format::Markdown),
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
-            _ => Err(Error::invalid(format!("-o must be md, json or csv, not '{s}'"))),
+            _ => Err(Error::invalid(format!(
+                "-o must be md, json or csv, not '{s}'"
+            ))),
         }
     }
 
@@ -143,7 +146,10 @@ pub fn default_model(explicit_cache: Option<String>) -> Result<String> {
     let planned = plan_tensors(&spec);
     let valid = GgufFile::open(&path).is_ok_and(|f| {
         f.tensors().len() == planned.len()
-            && f.tensors().iter().zip(&planned).all(|(a, b)| a.name == b.name && a.dims == b.dims && a.ty == b.ty)
+            && f.tensors()
+                .iter()
+                .zip(&planned)
+                .all(|(a, b)| a.name == b.name && a.dims == b.dims && a.ty == b.ty)
     });
     if valid {
         return Ok(text);
@@ -161,12 +167,18 @@ pub fn run(mut args: Args) -> Result<()> {
         return Ok(());
     }
     let model = args.value(&["-m", "--model"])?;
-    let format = Format::parse(&args.value(&["-o", "--output"])?.unwrap_or_else(|| "md".into()))?;
+    let format = Format::parse(
+        &args
+            .value(&["-o", "--output"])?
+            .unwrap_or_else(|| "md".into()),
+    )?;
     let cache = args.value(&["--cache-dir"])?;
     let plan = plan_from(&mut args)?;
     let rest = args.positionals()?;
     if !rest.is_empty() {
-        return Err(Error::invalid(format!("unexpected arguments {rest:?}\n\n{HELP}")));
+        return Err(Error::invalid(format!(
+            "unexpected arguments {rest:?}\n\n{HELP}"
+        )));
     }
     let model = match model {
         Some(m) => m,
@@ -174,7 +186,12 @@ pub fn run(mut args: Args) -> Result<()> {
     };
     let records = run_plan(&model, &plan, &mut |r| {
         if plan.progress {
-            eprintln!("tern bench: {} @ {} threads: {:.2} t/s", r.test_name(), r.n_threads, r.avg_ts());
+            eprintln!(
+                "tern bench: {} @ {} threads: {:.2} t/s",
+                r.test_name(),
+                r.n_threads,
+                r.avg_ts()
+            );
         }
     })?;
     print!("{}", format.render(&records));

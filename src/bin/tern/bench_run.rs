@@ -169,7 +169,8 @@ pub fn run_plan(
             .build()
             .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
         for &test in &tests {
-            let record = pool.install(|| measure(&model, &summary, path, bos, plan, threads, test))?;
+            let record =
+                pool.install(|| measure(&model, &summary, path, bos, plan, threads, test))?;
             on_record(&record);
             out.push(record);
         }

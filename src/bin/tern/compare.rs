@@ -195,17 +195,27 @@ pub fn run(mut args: Args) -> Result<()> {
         None => vec![cores],
     };
     let rounds: usize = args.parsed(&["-r", "--repetitions"])?.unwrap_or(5);
-    let p = args.value(&["-p", "--n-prompt"])?.unwrap_or_else(|| "512".into());
-    let n = args.value(&["-n", "--n-gen"])?.unwrap_or_else(|| "128".into());
+    let p = args
+        .value(&["-p", "--n-prompt"])?
+        .unwrap_or_else(|| "512".into());
+    let n = args
+        .value(&["-n", "--n-gen"])?
+        .unwrap_or_else(|| "128".into());
     let b: usize = args.parsed(&["-b", "--batch-size"])?.unwrap_or(2048);
-    let json_path = args.value(&["--json"])?.unwrap_or_else(|| "tern-compare.json".into());
-    let svg_path = args.value(&["--svg"])?.unwrap_or_else(|| "tern-compare.svg".into());
+    let json_path = args
+        .value(&["--json"])?
+        .unwrap_or_else(|| "tern-compare.json".into());
+    let svg_path = args
+        .value(&["--svg"])?
+        .unwrap_or_else(|| "tern-compare.svg".into());
     let no_logits = args.flag(&["--no-logits"]);
     let logits_ctx: usize = args.parsed(&["--logits-ctx"])?.unwrap_or(64);
     let logits_chunks: usize = args.parsed(&["--logits-chunks"])?.unwrap_or(1);
     let rest = args.positionals()?;
     if !rest.is_empty() {
-        return Err(Error::invalid(format!("unexpected arguments {rest:?}\n\n{HELP}")));
+        return Err(Error::invalid(format!(
+            "unexpected arguments {rest:?}\n\n{HELP}"
+        )));
     }
     parse_list(&p, "-p")?;
     parse_list(&n, "-n")?;
@@ -222,13 +232,28 @@ pub fn run(mut args: Args) -> Result<()> {
     for round in 0..rounds {
         for &t in &threads {
             let common: Vec<String> = [
-                "-m", &model, "-p", &p, "-n", &n, "-t", &t.to_string(), "-r", "1", "-b",
-                &b.to_string(), "-o", "json",
+                "-m",
+                &model,
+                "-p",
+                &p,
+                "-n",
+                &n,
+                "-t",
+                &t.to_string(),
+                "-r",
+                "1",
+                "-b",
+                &b.to_string(),
+                "-o",
+                "json",
             ]
             .iter()
             .map(|s| s.to_string())
             .collect();
-            eprintln!("tern compare: round {}/{rounds}, {t} threads: bitnet.cpp", round + 1);
+            eprintln!(
+                "tern compare: round {}/{rounds}, {t} threads: bitnet.cpp",
+                round + 1
+            );
             let a = run_bench_json("bitnet.cpp's llama-bench", &build.llama_bench, &common)
                 .map_err(|e| {
                     e.context(format!(
@@ -236,7 +261,10 @@ pub fn run(mut args: Args) -> Result<()> {
                     ))
                 })?;
             bitnet_runs.extend(a);
-            eprintln!("tern compare: round {}/{rounds}, {t} threads: tern", round + 1);
+            eprintln!(
+                "tern compare: round {}/{rounds}, {t} threads: tern",
+                round + 1
+            );
             let mut ours = vec!["bench".to_string()];
             ours.extend(common);
             tern_runs.extend(run_bench_json("tern bench", &tern_exe, &ours)?);
@@ -270,9 +298,17 @@ pub fn run(mut args: Args) -> Result<()> {
     if let Some(a) = &logits {
         println!("{}", a.summary());
     }
-    let doc = to_json(&model, &PathBuf::from(&build_dir), &rows, logits.map(|a| a.to_json()));
-    std::fs::write(&json_path, serde_json::to_string_pretty(&doc).expect("serializable") + "\n")
-        .map_err(|e| Error::Io(format!("{json_path}: {e}")))?;
+    let doc = to_json(
+        &model,
+        &PathBuf::from(&build_dir),
+        &rows,
+        logits.map(|a| a.to_json()),
+    );
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&doc).expect("serializable") + "\n",
+    )
+    .map_err(|e| Error::Io(format!("{json_path}: {e}")))?;
     std::fs::write(&svg_path, chart(&model, &rows))
         .map_err(|e| Error::Io(format!("{svg_path}: {e}")))?;
     println!("wrote {json_path} and {svg_path}");

@@ -76,7 +76,9 @@ pub fn compare_logits(
     threads: usize,
 ) -> Result<LogitsAgreement> {
     if n_ctx < 4 || n_chunk == 0 {
-        return Err(Error::invalid("--logits-ctx must be at least 4 and --logits-chunks at least 1"));
+        return Err(Error::invalid(
+            "--logits-ctx must be at least 4 and --logits-chunks at least 1",
+        ));
     }
     let dir = std::env::temp_dir().join(format!("tern-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

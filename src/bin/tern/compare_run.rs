@@ -26,7 +26,11 @@ pub fn find_build(dir: &Path) -> Result<BitnetCppBuild> {
             dir.display()
         )));
     }
-    for bin in [dir.join("bin"), dir.join("build").join("bin"), dir.to_path_buf()] {
+    for bin in [
+        dir.join("bin"),
+        dir.join("build").join("bin"),
+        dir.to_path_buf(),
+    ] {
         let bench = bin.join("llama-bench");
         if bench.is_file() {
             let ppl = bin.join("llama-perplexity");

@@ -113,7 +113,11 @@ mod tests {
         assert_eq!((s.n_embd, s.n_layer, s.n_vocab), (2560, 30, 128256));
         assert_eq!(s.embd_type, TensorType::Q6_K);
         assert!(s.tied_output && s.with_vocab && !s.sparse_3_4);
-        assert!(spec_from("2b4t", "sherry", "f16", false, 1).unwrap().sparse_3_4);
+        assert!(
+            spec_from("2b4t", "sherry", "f16", false, 1)
+                .unwrap()
+                .sparse_3_4
+        );
         assert!(spec_from("2b4t", "q4_0", "f16", false, 1).is_err());
         assert!(spec_from("2b4t", "i2_s", "bf16", false, 1).is_err());
         assert!(spec_from("4b", "i2_s", "f16", false, 1).is_err());
