@@ -10,9 +10,11 @@
 //! - [`kernels`]: CPU feature detection and compute kernels;
 //! - [`model`]: hyper-parameters and the forward pass;
 //! - [`context`]: a model plus one sequence's KV cache: eval and logits;
+//! - [`bench`]: benchmark records (llama-bench formats), energy, memory, charts;
 //! - [`eval`]: perplexity and accuracy tasks, compatible with llama-perplexity;
 //! - [`ffi`]: the C ABI and nothing else.
 
+pub mod bench;
 pub mod context;
 pub mod error;
 pub mod eval;

@@ -35,6 +35,7 @@ fn context(model: &Arc<Model>, n_ctx: usize, n_batch: usize, logits_all: bool) -
             n_batch,
             kv_type: KvType::F16,
             logits_all,
+            ..ContextParams::default()
         },
     )
     .unwrap()

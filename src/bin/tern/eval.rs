@@ -181,6 +181,8 @@ pub fn run(mut args: Args) -> Result<()> {
             n_batch: n_batch.min(n_ctx),
             kv_type: opts.kv_type,
             logits_all: !task.generates(),
+            n_threads: opts.threads,
+            n_threads_batch: opts.threads,
         },
     )?;
     let tok = model

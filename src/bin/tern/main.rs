@@ -1,12 +1,18 @@
 //! `tern`: the command-line tool. Each subcommand lives in its own file.
 
 mod args;
+mod bench;
+mod bench_run;
+mod compare;
+mod compare_logits;
+mod compare_run;
 mod eval;
 mod generate;
 mod inspect;
 mod logits;
 mod perplexity;
 mod quantize;
+mod synth;
 mod tokenize;
 
 use args::Args;
@@ -18,6 +24,9 @@ tern: run 1-bit / ternary LLMs on CPUs
 usage: tern <command> [options]
 
 commands:
+  bench [-m FILE] [-p N] [-n N] [-t N,..]  llama-bench-style speed table (+ RSS, energy);
+                                          without -m: a cached synthetic 2B4T I2_S model
+  compare --bitnet-cpp DIR -m FILE        bitnet.cpp vs tern side by side (table, JSON, SVG)
   inspect FILE [--json] [--full-arrays]   describe a GGUF file: metadata, tensors, sizes
   inspect --system                        CPU features found and kernels chosen
   eval --task TASK -m FILE -f DATA        accuracy: hellaswag, winogrande, multiple-choice, gsm8k, humaneval
@@ -25,6 +34,7 @@ commands:
   logits -m FILE --tokens IDS [...]       run token ids through a model, write logits
   perplexity -m FILE -f TEXT [-c 512]     perplexity over a text, as llama-perplexity
   quantize IN OUT --type TYPE [--head T]  convert ternary weights between types
+  synth OUT [--shape S] [--type T]        write a random-weight model of a real shape
   tokenize -m FILE [--json] [--pieces] TEXT   the token ids of TEXT
   version                                 print the version
 
@@ -39,12 +49,15 @@ fn main() -> ExitCode {
     let command = argv.remove(0);
     let args = Args::new(argv);
     let result = match command.as_str() {
+        "bench" => bench::run(args),
+        "compare" => compare::run(args),
         "generate" => generate::run(args),
         "inspect" => inspect::run(args),
         "eval" => eval::run(args),
         "logits" => logits::run(args),
         "perplexity" => perplexity::run(args),
         "quantize" => quantize::run(args),
+        "synth" => synth::run(args),
         "tokenize" => tokenize::run(args),
         "version" | "--version" | "-V" => {
             println!("tern {}", tern::VERSION);
