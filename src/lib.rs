@@ -15,6 +15,8 @@
 pub mod context;
 pub mod error;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod gguf;
 pub mod kernels;
 pub mod model;
