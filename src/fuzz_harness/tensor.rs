@@ -19,18 +19,14 @@ const TERNARY: &[TensorType] = &[
     TensorType::TL2,
 ];
 
-/// Shapes TL1/TL2 have presets for, and small shapes every type accepts.
-const SHAPES: &[[u64; 2]] = &[
-    [128, 1],
-    [256, 1],
-    [256, 32],
-    [512, 64],
-    [1536, 1536],
-    [128, 32],
-    [3, 5],
-];
+/// Small shapes most types accept, and odd ones.
+const SHAPES: &[[u64; 2]] = &[[128, 1], [256, 1], [256, 32], [512, 64], [128, 32], [3, 5]];
 
-/// Byte 0 picks the type, bytes 1..5 the shape (a preset or raw numbers), byte 5 how the
+/// The smallest shape TL1/TL2 have a preset for (2.4 M weights: slow, so picked by one
+/// byte value only).
+const TL_SHAPE: [u64; 2] = [1536, 1536];
+
+/// Byte 0 picks the type, bytes 1..5 the shape (a listed shape or raw numbers), byte 5 how the
 /// data is sized (as is, or repeated to the exact size); the rest is the data.
 pub fn tensor_unpack(data: &[u8]) {
     if data.len() < 6 {
@@ -39,7 +35,9 @@ pub fn tensor_unpack(data: &[u8]) {
     let (head, bytes) = data.split_at(6);
     let all: Vec<TensorType> = TERNARY.iter().chain(dense::DENSE_TYPES).copied().collect();
     let ty = all[head[0] as usize % all.len()];
-    let dims: Vec<u64> = if head[1] & 0x80 == 0 {
+    let dims: Vec<u64> = if head[1] == 0x7F {
+        TL_SHAPE.to_vec()
+    } else if head[1] & 0x80 == 0 {
         SHAPES[head[1] as usize % SHAPES.len()].to_vec()
     } else {
         let cols = u64::from(u16::from_le_bytes([head[2], head[3]]));

@@ -19,25 +19,28 @@ const PRES: &[&str] = &[
     "unknown",
 ];
 
-/// Reference vocabularies, read in place (none when the folder is absent).
-fn references() -> &'static [Tokenizer] {
-    static REFS: OnceLock<Vec<Tokenizer>> = OnceLock::new();
-    REFS.get_or_init(|| {
-        [
-            "tokenizer/ggml-vocab-llama-spm.gguf",
-            "tokenizer/ggml-vocab-llama-bpe.gguf",
-            "tokenizer/ggml-vocab-phi-3.gguf",
-            "tokenizer/ggml-vocab-falcon.gguf",
-            "tokenizer/ggml-vocab-qwen35.gguf",
-        ]
-        .iter()
-        .filter_map(|rel| {
-            let path = super::reference_dir().join(rel);
-            let file = GgufFile::open(path).ok()?;
+/// Reference vocabularies (SentencePiece and BPE), read in place.
+const REFERENCES: [&str; 4] = [
+    "tokenizer/ggml-vocab-llama-spm.gguf",
+    "tokenizer/ggml-vocab-llama-bpe.gguf",
+    "tokenizer/ggml-vocab-phi-3.gguf",
+    "tokenizer/ggml-vocab-falcon.gguf",
+];
+
+/// Reference vocabulary `i`, loaded on first use (`None` when the folder is absent).
+fn reference(i: usize) -> Option<&'static Tokenizer> {
+    static REFS: [OnceLock<Option<Tokenizer>>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
+    REFS[i]
+        .get_or_init(|| {
+            let file = GgufFile::open(super::reference_dir().join(REFERENCES[i])).ok()?;
             Tokenizer::from_gguf(&file).ok()
         })
-        .collect()
-    })
+        .as_ref()
 }
 
 /// Builds a vocabulary file from `spec`: lines separated by `\n`, the first byte of each
@@ -138,9 +141,8 @@ pub fn tokenizer(data: &[u8]) {
         return;
     };
     if mode >= 0x80 {
-        let refs = references();
-        if !refs.is_empty() {
-            exercise(&refs[mode as usize % refs.len()], rest);
+        if let Some(tok) = reference(mode as usize % REFERENCES.len()) {
+            exercise(tok, rest);
             return;
         }
     }
