@@ -45,6 +45,13 @@
 // layout or an enum's values change incompatibly.
 #define TERN_ABI_VERSION 1
 
+// KV cache element type for `tern_context_params.kv_type`: IEEE half precision (the
+// default, as llama.cpp's).
+#define TERN_KV_F16 0
+
+// KV cache element type for `tern_context_params.kv_type`: single precision.
+#define TERN_KV_F32 1
+
 // Pass as `tern_sampler_params.seed` for a seed picked from the clock (the default);
 // `tern_sampler_get_seed` tells which one was used.
 #define TERN_SEED_RANDOM 18446744073709551615ull
@@ -92,12 +99,71 @@ typedef int32_t tern_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// One sequence being evaluated with a model: its KV cache, scratch memory and last
+// logits. Opaque; used by one thread at a time (different contexts may run on
+// different threads at once, sharing one model).
+typedef struct tern_context tern_context;
+
 // A loaded model. Opaque; immutable after load and safe to share between threads.
 typedef struct tern_model tern_model;
 
 // A sampler: parameters, random state, the window of accepted tokens, buffers. Opaque;
 // used by one thread at a time.
 typedef struct tern_sampler tern_sampler;
+
+// Called before each transformer block of an evaluation with the `user_data` given
+// with it; returning true stops the evaluation, which then fails with
+// TERN_ERR_ABORTED and leaves the context as it was. It runs on the thread that
+// called `tern_eval` and must not call tern functions on the same context.
+typedef bool (*tern_abort_callback)(void *user_data);
+
+// How to create a context. Get the defaults from `tern_context_default_params()` and
+// change the fields you need.
+typedef struct {
+  // Positions the KV cache holds (prompt plus generated tokens); 0 means the model's
+  // training context length. Default 0.
+  uint32_t n_ctx;
+  // The most tokens one `tern_eval` accepts; 0 means min(n_ctx, 512). Default 0.
+  uint32_t n_batch;
+  // Threads for one-token evaluations (generation); 0 means one per available CPU.
+  // Default 0.
+  int32_t n_threads;
+  // Threads for evaluations of several tokens (prompts); 0 means one per available
+  // CPU. Default 0.
+  int32_t n_threads_batch;
+  // Compute logits for every token of a batch (true) or only for its last (false,
+  // the default).
+  bool logits_all;
+  // KV cache element type: TERN_KV_F16 (default) or TERN_KV_F32.
+  int32_t kv_type;
+  // Asked before each block of every evaluation (see `tern_abort_callback`); NULL
+  // (the default) for none.
+  tern_abort_callback abort_callback;
+  // Passed to `abort_callback`. Default NULL.
+  void *abort_callback_data;
+} tern_context_params;
+
+// A token id. Valid ids are `0 .. tern_model_n_vocab(model)`; -1 means "none".
+typedef int32_t tern_token;
+
+// What a context has done since it was created or `tern_perf_reset` was called, as
+// llama.cpp's `llama_perf_context_data` reports it. Times are in milliseconds.
+typedef struct {
+  // How long loading the model took.
+  double t_load_ms;
+  // Time spent evaluating batches of more than one token (prompts).
+  double t_p_eval_ms;
+  // Time spent evaluating batches of one token (generation).
+  double t_eval_ms;
+  // Time spent in `tern_sample` with this context.
+  double t_sample_ms;
+  // Tokens evaluated in batches of more than one token.
+  int64_t n_p_eval;
+  // Tokens evaluated one at a time.
+  int64_t n_eval;
+  // Tokens chosen by `tern_sample` with this context.
+  int64_t n_sample;
+} tern_perf_data;
 
 // How to load a model. Get the defaults from `tern_model_default_params()` and change
 // the fields you need.
@@ -136,8 +202,11 @@ typedef struct {
   float typical_p;
   // top-p, min-p and typical keep at least this many tokens (>= 0). Default 0.
   int32_t min_keep;
-  // Penalties look at the last penalty_last_n accepted tokens; 0 turns them off;
-  // negative values are refused. Default 64.
+  // Penalties look at the last penalty_last_n accepted tokens; 0 turns them off; -1
+  // means the context's size (llama.cpp's convention): the window is bound to
+  // `tern_n_ctx` of the context at each `tern_sample` (keeping the newest tokens), and
+  // holds up to 1048576 tokens before the first. Other negative values are refused.
+  // Default 64.
   int32_t penalty_last_n;
   // Repetition penalty (> 0): a repeated token's logit is divided by it when positive,
   // multiplied when not. 1.0 (default) turns it off.
@@ -152,9 +221,6 @@ typedef struct {
   // Number of entries in `logit_bias` (>= 0). Default 0.
   int32_t n_logit_bias;
 } tern_sampler_params;
-
-// A token id. Valid ids are `0 .. tern_model_n_vocab(model)`; -1 means "none".
-typedef int32_t tern_token;
 
 // One chat message for `tern_chat_apply_template`: two NUL-terminated UTF-8 strings
 // owned by the caller.
@@ -186,6 +252,96 @@ const char *tern_system_info(void);
 // A short English name for a status code ("TERN_ERR_FORMAT"). A static string; do not
 // free. Unknown codes give "TERN_ERR_UNKNOWN".
 const char *tern_status_name(int32_t status);
+
+// The default context parameters: the model's training context, batches of up to
+// min(n_ctx, 512) tokens, one thread per CPU, logits for the last token only, F16 KV
+// cache, no abort callback.
+tern_context_params tern_context_default_params(void);
+
+// Creates a context for `model`, allocating its KV cache and scratch memory (see
+// `tern_context_memory_bytes`). `params` may be NULL for the defaults. On success
+// stores a new handle in `*out_ctx`, which the caller frees with `tern_context_free`;
+// on failure stores NULL. The context keeps its own reference to the model, so the
+// model may be freed first. A model loaded vocab-only gives TERN_ERR_INVALID_ARGUMENT.
+tern_status tern_context_new(const tern_model *model,
+                             const tern_context_params *params,
+                             tern_context **out_ctx);
+
+// Frees a context. NULL is accepted and ignored; a handle already freed is detected
+// (where its memory was not reused) and reported rather than freed twice.
+void tern_context_free(tern_context *ctx);
+
+// Bytes the context allocated at creation (KV cache, scratch memory, logits); 0 if
+// `ctx` is not a valid handle.
+size_t tern_context_memory_bytes(tern_context *ctx);
+
+// Positions the context holds; -1 if `ctx` is not a valid handle.
+int32_t tern_n_ctx(tern_context *ctx);
+
+// The most tokens one `tern_eval` accepts; -1 if `ctx` is not a valid handle.
+int32_t tern_n_batch(tern_context *ctx);
+
+// Tokens in the KV cache: the position the next evaluated token takes. -1 if `ctx` is
+// not a valid handle.
+int32_t tern_n_past(tern_context *ctx);
+
+// Threads used for one-token evaluations (the parameter with 0 resolved); -1 if `ctx`
+// is not a valid handle.
+int32_t tern_n_threads(tern_context *ctx);
+
+// Threads used for evaluations of several tokens (the parameter with 0 resolved); -1
+// if `ctx` is not a valid handle.
+int32_t tern_n_threads_batch(tern_context *ctx);
+
+// Appends `n_tokens` tokens to the sequence and computes their logits (every token's
+// when the context was made with `logits_all`, else the last one's): a prompt when
+// n_tokens > 1, one decoding step when it is 1. `tokens` is read during the call only.
+// Fails, leaving the context as it was (KV cache and n_past unchanged), with
+// TERN_ERR_INVALID_ARGUMENT for n_tokens <= 0 or > n_batch or a token id outside
+// 0 .. n_vocab, TERN_ERR_CONTEXT_FULL when n_past + n_tokens > n_ctx (truncate or clear
+// the cache, or use a bigger context), and TERN_ERR_ABORTED when the abort callback
+// stops it. After a failure no logits are available until the next successful call.
+tern_status tern_eval(tern_context *ctx, const tern_token *tokens, int32_t n_tokens);
+
+// All logits of the last successful `tern_eval`: `tern_n_outputs(ctx)` rows of
+// `tern_model_n_vocab` floats, row-major, in batch order (every token's row with
+// `logits_all`, else one row, the last token's). Owned by the context: valid until
+// the next `tern_eval`, `tern_kv_clear` or `tern_context_free`. NULL if there are none
+// (no evaluation yet, the last one failed, the cache was cleared) or `ctx` is invalid.
+const float *tern_get_logits(tern_context *ctx);
+
+// The logits of token `i` of the last evaluated batch (`tern_model_n_vocab` floats),
+// as llama.cpp's `llama_get_logits_ith`: `i` counts from the batch's first token, or
+// from its end when negative (-1 is the last token). Without `logits_all` only the last
+// token has logits. Owned by the context: valid until the next `tern_eval`,
+// `tern_kv_clear` or `tern_context_free`. NULL (with `tern_last_error()` saying why)
+// when that token has no logits or `ctx` is invalid.
+const float *tern_get_logits_ith(tern_context *ctx, int32_t i);
+
+// Rows of logits the last successful `tern_eval` produced (the batch's size with
+// `logits_all`, else 1; 0 when there are none); -1 if `ctx` is not a valid handle.
+int32_t tern_n_outputs(tern_context *ctx);
+
+// Empties the KV cache: the next `tern_eval` starts a new sequence at position 0.
+tern_status tern_kv_clear(tern_context *ctx);
+
+// Keeps the first `n_keep` positions of the KV cache and drops the rest, so the next
+// `tern_eval` continues at position `n_keep` (to regenerate from there, or to drop a
+// previous reply). `n_keep` must be between 0 and `tern_n_past(ctx)`; otherwise
+// TERN_ERR_INVALID_ARGUMENT and nothing changes.
+tern_status tern_kv_truncate(tern_context *ctx, int32_t n_keep);
+
+// Sets, replaces or (with a NULL `callback`) removes the abort callback of `ctx` (see
+// `tern_abort_callback`); `user_data` is passed to it.
+tern_status tern_set_abort_callback(tern_context *ctx,
+                                    tern_abort_callback callback,
+                                    void *user_data);
+
+// Stores the context's performance counters in `*out` (see `tern_perf_data`).
+tern_status tern_perf(tern_context *ctx, tern_perf_data *out);
+
+// Zeroes the context's counters (the model's load time stays).
+tern_status tern_perf_reset(tern_context *ctx);
 
 // The default load parameters: memory-mapped, full model.
 tern_model_params tern_model_default_params(void);
@@ -298,6 +454,14 @@ tern_status tern_sampler_sample_logits(tern_sampler *sampler,
 // How many accepted tokens the penalties currently look at (at most `penalty_last_n`),
 // or -1 if `sampler` is not a valid handle.
 int32_t tern_sampler_window_len(tern_sampler *sampler);
+
+// Chooses a token from the logits of token `idx` of the context's last evaluated batch
+// (as `tern_get_logits_ith`: -1 is the last token) and stores it in `*out_token` (-1 on
+// failure). The token is not recorded: call `tern_sampler_accept` to keep it. The time
+// spent counts in the context's `tern_perf` (`t_sample_ms`, `n_sample`). With the same
+// seed, parameters and logits, the same tokens come out on every platform. A sampler
+// made with penalty_last_n -1 binds its window to this context's size first.
+tern_status tern_sample(tern_sampler *sampler, tern_context *ctx, int32_t idx, int32_t *out_token);
 
 // Tokenizes `text_len` bytes at `text` (not NUL-terminated; may be NULL when
 // `text_len` is 0) into `out_tokens`, a caller-owned array of `capacity` ids.

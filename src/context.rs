@@ -3,13 +3,21 @@
 //! allocated when it is created. A model is shared by any number of contexts; a context
 //! is used by one thread at a time.
 
+mod perf;
+
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::model::forward::{forward, ForwardModel, ForwardScratch};
 use crate::model::memory::{check_fits, try_filled_vec};
 use crate::model::rope::Rope;
 use crate::model::{KvCache, KvType, Model, ModelConfig};
+pub use perf::Perf;
+
+/// Asked before each block of an evaluation; returning true stops it with
+/// [`Error::Aborted`] (the context is left as it was before the evaluation).
+pub type AbortCallback = Box<dyn FnMut() -> bool + Send>;
 
 /// How to create a context.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +30,10 @@ pub struct ContextParams {
     pub kv_type: KvType,
     /// Compute logits for every token of a batch (else only for its last token).
     pub logits_all: bool,
+    /// Threads for one-token evaluations (generation); 0 means one per available CPU.
+    pub n_threads: usize,
+    /// Threads for batches of several tokens (prompts); 0 means one per available CPU.
+    pub n_threads_batch: usize,
 }
 
 impl Default for ContextParams {
@@ -31,7 +43,18 @@ impl Default for ContextParams {
             n_batch: 0,
             kv_type: KvType::F16,
             logits_all: false,
+            n_threads: 0,
+            n_threads_batch: 0,
         }
+    }
+}
+
+/// `n`, or the number of CPUs available to the process when `n` is 0.
+fn threads_or_available(n: usize) -> usize {
+    if n > 0 {
+        n
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 }
 
@@ -43,7 +66,13 @@ pub struct Context {
     scratch: ForwardScratch,
     logits: Vec<f32>,
     n_outputs: usize,
+    /// Tokens in the last successful evaluation.
+    last_batch_len: usize,
     logits_all: bool,
+    n_threads: usize,
+    n_threads_batch: usize,
+    perf: Perf,
+    abort: Option<AbortCallback>,
 }
 
 impl Context {
@@ -111,6 +140,7 @@ impl Context {
             config.rope_freq_scale,
             weights.rope_freqs.clone(),
         );
+        let load_time = model.load_time();
         Ok(Context {
             model,
             rope,
@@ -118,7 +148,15 @@ impl Context {
             scratch,
             logits,
             n_outputs: 0,
+            last_batch_len: 0,
             logits_all: params.logits_all,
+            n_threads: threads_or_available(params.n_threads),
+            n_threads_batch: threads_or_available(params.n_threads_batch),
+            perf: Perf {
+                load: load_time,
+                ..Perf::default()
+            },
+            abort: None,
         })
     }
 
@@ -141,6 +179,48 @@ impl Context {
         self.scratch.n_batch()
     }
 
+    /// Threads for one-token evaluations (the parameter, with 0 resolved).
+    pub fn n_threads(&self) -> usize {
+        self.n_threads
+    }
+
+    /// Threads for batches of several tokens (the parameter, with 0 resolved).
+    pub fn n_threads_batch(&self) -> usize {
+        self.n_threads_batch
+    }
+
+    /// Whether every token of a batch gets logits (else only the last).
+    pub fn logits_all(&self) -> bool {
+        self.logits_all
+    }
+
+    /// Sets (or, with `None`, removes) the callback asked before each block of an
+    /// evaluation; when it returns true, [`Context::eval`] fails with [`Error::Aborted`]
+    /// and the context is left as it was before that evaluation.
+    pub fn set_abort_callback(&mut self, callback: Option<AbortCallback>) {
+        self.abort = callback;
+    }
+
+    /// The performance counters.
+    pub fn perf(&self) -> Perf {
+        self.perf
+    }
+
+    /// Zeroes the counters (the model's load time stays).
+    pub fn perf_reset(&mut self) {
+        self.perf = Perf {
+            load: self.perf.load,
+            ..Perf::default()
+        };
+    }
+
+    /// Counts one sampled token that took `time` (for callers that sample from this
+    /// context's logits, such as the C API's `tern_sample`).
+    pub fn record_sample(&mut self, time: std::time::Duration) {
+        self.perf.samples += 1;
+        self.perf.sample_time += time;
+    }
+
     /// Tokens evaluated so far (the position of the next token).
     pub fn n_past(&self) -> usize {
         self.cache.len()
@@ -160,6 +240,7 @@ impl Context {
     pub fn kv_clear(&mut self) {
         self.cache.clear();
         self.n_outputs = 0;
+        self.last_batch_len = 0;
     }
 
     /// Keeps the first `n` positions, so evaluation continues at position `n`.
@@ -170,8 +251,10 @@ impl Context {
     /// Appends `tokens` to the sequence (a prompt when several, a decoding step when one)
     /// and computes logits: for every token if the context was created with `logits_all`,
     /// else for the last. A batch that would overflow the context is refused and leaves
-    /// the context as it was; so does any invalid token id.
+    /// the context as it was; so does any invalid token id, and so does an evaluation the
+    /// abort callback stops.
     pub fn eval(&mut self, tokens: &[u32]) -> Result<()> {
+        let started = Instant::now();
         let n = tokens.len();
         if n == 0 {
             return Err(Error::invalid("eval needs at least one token"));
@@ -213,6 +296,11 @@ impl Context {
             rope: &self.rope,
         };
         let len_before = self.cache.len();
+        let mut no_abort = || false;
+        let should_abort: &mut dyn FnMut() -> bool = match self.abort.as_mut() {
+            Some(cb) => cb,
+            None => &mut no_abort,
+        };
         let result = forward(
             &fm,
             &mut self.cache,
@@ -220,11 +308,15 @@ impl Context {
             tokens,
             n_out,
             &mut self.logits[..n_out * n_vocab],
+            should_abort,
         );
         if result.is_err() {
             self.cache.truncate(len_before)?;
+            self.last_batch_len = 0;
         } else {
             self.n_outputs = n_out;
+            self.last_batch_len = n;
+            self.perf.record_eval(n, started.elapsed());
         }
         result
     }
@@ -243,6 +335,28 @@ impl Context {
     pub fn logits_row(&self, i: usize) -> Option<&[f32]> {
         let v = self.n_vocab();
         (i < self.n_outputs).then(|| &self.logits[i * v..(i + 1) * v])
+    }
+
+    /// Tokens in the last successful evaluation (0 before the first, after a failed one
+    /// and after [`Context::kv_clear`]).
+    pub fn last_batch_len(&self) -> usize {
+        self.last_batch_len
+    }
+
+    /// The logits of token `i` of the last evaluated batch, llama.cpp's
+    /// `llama_get_logits_ith`: `i` counts from the start of the batch, or from its end
+    /// when negative (-1 is the last token). Without `logits_all` only the last token has
+    /// logits. `None` when that token has none.
+    pub fn logits_of_batch_token(&self, i: isize) -> Option<&[f32]> {
+        let n = self.last_batch_len as isize;
+        let pos = if i < 0 { n + i } else { i };
+        if pos < 0 || pos >= n {
+            return None;
+        }
+        // The output rows are the batch's last n_outputs tokens.
+        let first_with_logits = n - self.n_outputs as isize;
+        let row = pos - first_with_logits;
+        usize::try_from(row).ok().and_then(|r| self.logits_row(r))
     }
 
     /// The logits of the last token of the last evaluation.

@@ -82,6 +82,7 @@ fn eval_allocates_nothing() {
                     n_batch: 8,
                     kv_type,
                     logits_all,
+                    ..ContextParams::default()
                 };
                 let mut ctx = Context::new(model.clone(), &params).unwrap();
                 let n = allocations(|| {

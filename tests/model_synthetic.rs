@@ -32,6 +32,7 @@ fn run(
         n_batch: PROMPT.len(),
         kv_type,
         logits_all: true,
+        ..ContextParams::default()
     };
     let mut ctx = Context::new(model.clone(), &params).unwrap();
     let mut logits = Vec::new();

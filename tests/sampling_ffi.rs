@@ -162,7 +162,7 @@ fn bad_arguments_get_a_status() {
         |p| p.top_p = f32::NAN,
         |p| p.min_p = f32::NAN,
         |p| p.penalty_repeat = 0.0,
-        |p| p.penalty_last_n = -1,
+        |p| p.penalty_last_n = -2, // -1 means the context size
         |p| p.min_keep = -2,
         |p| p.n_logit_bias = -1,
         |p| p.n_logit_bias = 2, // with logit_bias NULL

@@ -19,14 +19,16 @@
 // (null, handle magic) and documents the rest of its contract in the header.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod context;
 pub mod model;
 pub mod sampling;
 pub mod tokenizer;
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 
 use crate::error::Error;
 
@@ -135,6 +137,41 @@ pub(crate) fn guard_value<T: Copy>(
     } else {
         fallback
     }
+}
+
+/// The kinds of handle the C API gives out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum HandleKind {
+    Model,
+    Context,
+    Sampler,
+}
+
+/// The addresses of the live handles, by kind. A handle is checked here before it is
+/// read, so a freed handle (or a handle of another kind) is reported without touching
+/// freed memory; only a freed handle whose address a new handle of the same kind has
+/// taken again goes undetected.
+fn live_handles() -> &'static RwLock<HashSet<(usize, HandleKind)>> {
+    static LIVE: OnceLock<RwLock<HashSet<(usize, HandleKind)>>> = OnceLock::new();
+    LIVE.get_or_init(|| RwLock::new(HashSet::new()))
+}
+
+/// Records a new handle as live.
+pub(crate) fn register_handle<T>(p: *const T, kind: HandleKind) {
+    let mut live = live_handles().write().unwrap_or_else(|e| e.into_inner());
+    live.insert((p as usize, kind));
+}
+
+/// Records a handle as freed; false if it was not live (a double free or a bad pointer).
+pub(crate) fn unregister_handle<T>(p: *const T, kind: HandleKind) -> bool {
+    let mut live = live_handles().write().unwrap_or_else(|e| e.into_inner());
+    live.remove(&(p as usize, kind))
+}
+
+/// Whether `p` is a live handle of `kind`.
+pub(crate) fn is_live_handle<T>(p: *const T, kind: HandleKind) -> bool {
+    let live = live_handles().read().unwrap_or_else(|e| e.into_inner());
+    live.contains(&(p as usize, kind))
 }
 
 /// Checks an out-pointer and gives it back as a reference.

@@ -3,7 +3,10 @@
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
 
-use super::{c_str, copy_text_out, guard, guard_value, out_ptr, tern_status};
+use super::{
+    c_str, copy_text_out, guard, guard_value, is_live_handle, out_ptr, register_handle,
+    tern_status, unregister_handle, HandleKind,
+};
 use crate::error::{Error, Result};
 use crate::model::{LoadParams, Model, ModelInfo};
 
@@ -30,12 +33,20 @@ pub struct tern_model_params {
     pub use_mmap: bool,
 }
 
-/// Checks a model handle: not null, and still alive (its magic is intact).
+/// Checks a model handle: not null, a live handle from `tern_model_load` (the handle
+/// registry), with its magic intact.
 pub(crate) fn model_ref<'a>(p: *const tern_model) -> Result<&'a tern_model> {
-    // SAFETY: non-null is checked by as_ref; the caller promises that a non-null pointer
-    // came from tern_model_load. A freed handle is detected by its magic where the memory
-    // has not been reused (best effort, documented).
-    let m = unsafe { p.as_ref() }.ok_or_else(|| Error::invalid("model is NULL"))?;
+    if p.is_null() {
+        return Err(Error::invalid("model is NULL"));
+    }
+    if !is_live_handle(p, HandleKind::Model) {
+        return Err(Error::invalid(
+            "model is not a live tern_model handle (freed, or not from tern_model_load)",
+        ));
+    }
+    // SAFETY: the registry says p came from tern_model_load and was not freed since, so
+    // it points to a live tern_model.
+    let m = unsafe { &*p };
     if m.magic != MODEL_MAGIC {
         return Err(Error::invalid(
             "model is not a live tern_model handle (freed or corrupt)",
@@ -80,11 +91,13 @@ pub extern "C" fn tern_model_load(
         )?;
         let architecture = CString::new(model.info().architecture.clone())
             .map_err(|_| Error::model("general.architecture contains a NUL byte"))?;
-        *out = Box::into_raw(Box::new(tern_model {
+        let handle = Box::into_raw(Box::new(tern_model {
             magic: MODEL_MAGIC,
             model: Arc::new(model),
             architecture,
         }));
+        register_handle(handle, HandleKind::Model);
+        *out = handle;
         Ok(())
     })
 }
@@ -98,8 +111,9 @@ pub extern "C" fn tern_model_free(model: *mut tern_model) {
             return Ok(());
         }
         model_ref(model)?;
-        // SAFETY: the handle is live (checked above) and came from Box::into_raw in
-        // tern_model_load; marking it freed first lets a second free be detected.
+        unregister_handle(model, HandleKind::Model);
+        // SAFETY: the handle was live (checked above) and came from Box::into_raw in
+        // tern_model_load; it is out of the registry, so a second free is detected.
         unsafe {
             (*model).magic = FREED_MAGIC;
             drop(Box::from_raw(model));

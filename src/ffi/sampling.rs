@@ -1,9 +1,15 @@
 //! C entry points for samplers: parameters, create, free, accept, reset, sample from a
 //! row of logits. The chain and its semantics are `crate::sampling`'s.
 
-use super::{guard, guard_value, out_ptr, tern_status};
+use std::time::Instant;
+
+use super::context::{context_mut, logits_ith, tern_context};
+use super::{
+    guard, guard_value, is_live_handle, out_ptr, register_handle, tern_status, unregister_handle,
+    HandleKind,
+};
 use crate::error::{Error, Result};
-use crate::sampling::{LogitBias, Sampler, SamplerParams};
+use crate::sampling::{LogitBias, Sampler, SamplerParams, MAX_PENALTY_WINDOW};
 
 const SAMPLER_MAGIC: u64 = 0x6c70_6d61_736e_7265; // "ernsampl"
 const FREED_MAGIC: u64 = 0xdead_dead_dead_dead;
@@ -17,6 +23,8 @@ pub const TERN_SEED_RANDOM: u64 = 0xFFFF_FFFF_FFFF_FFFF;
 pub struct tern_sampler {
     magic: u64,
     pub(crate) sampler: Sampler,
+    /// `penalty_last_n` was -1: the window follows the size of the context sampled from.
+    window_is_context: bool,
 }
 
 /// A fixed amount added to one token's logit before any other step.
@@ -51,8 +59,11 @@ pub struct tern_sampler_params {
     pub typical_p: f32,
     /// top-p, min-p and typical keep at least this many tokens (>= 0). Default 0.
     pub min_keep: i32,
-    /// Penalties look at the last penalty_last_n accepted tokens; 0 turns them off;
-    /// negative values are refused. Default 64.
+    /// Penalties look at the last penalty_last_n accepted tokens; 0 turns them off; -1
+    /// means the context's size (llama.cpp's convention): the window is bound to
+    /// `tern_n_ctx` of the context at each `tern_sample` (keeping the newest tokens), and
+    /// holds up to 1048576 tokens before the first. Other negative values are refused.
+    /// Default 64.
     pub penalty_last_n: i32,
     /// Repetition penalty (> 0): a repeated token's logit is divided by it when positive,
     /// multiplied when not. 1.0 (default) turns it off.
@@ -68,12 +79,20 @@ pub struct tern_sampler_params {
     pub n_logit_bias: i32,
 }
 
-/// Checks a sampler handle: not null, and still alive (its magic is intact).
+/// Checks a sampler handle: not null, a live handle from `tern_sampler_new` (the handle
+/// registry), with its magic intact.
 pub(crate) fn sampler_mut<'a>(p: *mut tern_sampler) -> Result<&'a mut tern_sampler> {
-    // SAFETY: non-null is checked by as_mut; the caller promises that a non-null pointer
-    // came from tern_sampler_new and is not used by another thread during the call. A
-    // freed handle is detected by its magic where the memory was not reused (best effort).
-    let s = unsafe { p.as_mut() }.ok_or_else(|| Error::invalid("sampler is NULL"))?;
+    if p.is_null() {
+        return Err(Error::invalid("sampler is NULL"));
+    }
+    if !is_live_handle(p, HandleKind::Sampler) {
+        return Err(Error::invalid(
+            "sampler is not a live tern_sampler handle (freed, or not from tern_sampler_new)",
+        ));
+    }
+    // SAFETY: the registry says p came from tern_sampler_new and was not freed since; the
+    // caller promises no other thread uses it during the call.
+    let s = unsafe { &mut *p };
     if s.magic != SAMPLER_MAGIC {
         return Err(Error::invalid(
             "sampler is not a live tern_sampler handle (freed or corrupt)",
@@ -86,8 +105,13 @@ fn non_negative(name: &str, v: i32) -> Result<usize> {
     usize::try_from(v).map_err(|_| Error::invalid(format!("{name} must be >= 0 (got {v})")))
 }
 
-/// Converts C parameters to Rust ones, copying the bias array.
+/// Converts C parameters to Rust ones, copying the bias array. A window of -1 (the
+/// context's size) starts at the largest window allowed; `tern_sample` narrows it.
 fn params_from_c(p: &tern_sampler_params) -> Result<SamplerParams> {
+    let penalty_last_n = match p.penalty_last_n {
+        -1 => MAX_PENALTY_WINDOW,
+        n => non_negative("penalty_last_n (or -1)", n)?,
+    };
     let n_bias = non_negative("n_logit_bias", p.n_logit_bias)?;
     let biases: &[tern_logit_bias] = if n_bias == 0 {
         &[]
@@ -118,7 +142,7 @@ fn params_from_c(p: &tern_sampler_params) -> Result<SamplerParams> {
         min_p: p.min_p,
         typical_p: p.typical_p,
         min_keep: non_negative("min_keep", p.min_keep)?,
-        penalty_last_n: non_negative("penalty_last_n", p.penalty_last_n)?,
+        penalty_last_n,
         penalty_repeat: p.penalty_repeat,
         penalty_freq: p.penalty_freq,
         penalty_present: p.penalty_present,
@@ -166,10 +190,13 @@ pub extern "C" fn tern_sampler_new(
             .copied()
             .unwrap_or_else(|| tern_sampler_default_params());
         let sampler = Sampler::new(params_from_c(&p)?)?;
-        *out = Box::into_raw(Box::new(tern_sampler {
+        let handle = Box::into_raw(Box::new(tern_sampler {
             magic: SAMPLER_MAGIC,
             sampler,
+            window_is_context: p.penalty_last_n == -1,
         }));
+        register_handle(handle, HandleKind::Sampler);
+        *out = handle;
         Ok(())
     })
 }
@@ -183,8 +210,9 @@ pub extern "C" fn tern_sampler_free(sampler: *mut tern_sampler) {
             return Ok(());
         }
         sampler_mut(sampler)?;
-        // SAFETY: the handle is live (checked above) and came from Box::into_raw in
-        // tern_sampler_new; marking it freed first lets a second free be detected.
+        unregister_handle(sampler, HandleKind::Sampler);
+        // SAFETY: the handle was live (checked above) and came from Box::into_raw in
+        // tern_sampler_new; it is out of the registry, so a second free is detected.
         unsafe {
             (*sampler).magic = FREED_MAGIC;
             drop(Box::from_raw(sampler));
@@ -269,5 +297,34 @@ pub extern "C" fn tern_sampler_window_len(sampler: *mut tern_sampler) -> i32 {
     guard_value("tern_sampler_window_len", -1, || {
         let s = sampler_mut(sampler)?;
         Ok(i32::try_from(s.sampler.window().len()).unwrap_or(i32::MAX))
+    })
+}
+
+/// Chooses a token from the logits of token `idx` of the context's last evaluated batch
+/// (as `tern_get_logits_ith`: -1 is the last token) and stores it in `*out_token` (-1 on
+/// failure). The token is not recorded: call `tern_sampler_accept` to keep it. The time
+/// spent counts in the context's `tern_perf` (`t_sample_ms`, `n_sample`). With the same
+/// seed, parameters and logits, the same tokens come out on every platform. A sampler
+/// made with penalty_last_n -1 binds its window to this context's size first.
+#[no_mangle]
+pub extern "C" fn tern_sample(
+    sampler: *mut tern_sampler,
+    ctx: *mut tern_context,
+    idx: i32,
+    out_token: *mut i32,
+) -> tern_status {
+    guard("tern_sample", || {
+        let started = Instant::now();
+        let out = out_ptr(out_token, "out_token")?;
+        *out = -1;
+        let s = sampler_mut(sampler)?;
+        let c = context_mut(ctx)?;
+        if s.window_is_context && s.sampler.params().penalty_last_n != c.ctx.n_ctx() {
+            s.sampler.set_penalty_last_n(c.ctx.n_ctx())?;
+        }
+        let token = s.sampler.sample(logits_ith(&c.ctx, idx)?)?;
+        *out = token as i32; // < n_vocab <= i32::MAX
+        c.ctx.record_sample(started.elapsed());
+        Ok(())
     })
 }

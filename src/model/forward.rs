@@ -154,7 +154,8 @@ pub struct ForwardModel<'a> {
 /// Runs `tokens` (at positions `cache.len()..`) through the model, appends their keys and
 /// values to `cache`, and writes the logits of the last `n_out` tokens (row-major,
 /// `n_out × n_vocab`) into `logits`. The caller checks the token ids, the batch size and
-/// the cache's room first.
+/// the cache's room first. `should_abort` is asked before each block; when it answers
+/// true the pass stops with [`Error::Aborted`] and the cache's length is unchanged.
 pub fn forward(
     m: &ForwardModel<'_>,
     cache: &mut KvCache,
@@ -162,6 +163,7 @@ pub fn forward(
     tokens: &[u32],
     n_out: usize,
     logits: &mut [f32],
+    should_abort: &mut dyn FnMut() -> bool,
 ) -> Result<()> {
     let c = m.config;
     let w = m.weights;
@@ -189,6 +191,11 @@ pub fn forward(
     let (qd, kd, vd, ad, ff) = (c.q_dim(), c.k_dim(), c.v_dim(), c.attn_out_dim(), c.n_ff);
     let mut rows = n;
     for (il, lw) in w.layers.iter().enumerate() {
+        if should_abort() {
+            return Err(Error::Aborted(format!(
+                "the abort callback stopped the evaluation before block {il}"
+            )));
+        }
         // Attention.
         rms_norm_rows(&s.x, &lw.attn_norm, c.rms_eps, &mut s.cur, n);
         {

@@ -16,6 +16,7 @@ pub mod synth;
 pub mod weights;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
@@ -50,12 +51,15 @@ pub struct Model {
     /// Configuration and weights; `None` for a vocab-only load.
     runnable: Option<(ModelConfig, ModelWeights)>,
     tokenizer: Option<Tokenizer>,
+    /// How long loading took (reported by the performance counters).
+    load_time: Duration,
 }
 
 impl Model {
     /// Opens `path`, reads its description and (unless `vocab_only`) checks and maps
     /// every weight the forward pass needs. Any problem with the model is reported here.
     pub fn load(path: impl AsRef<Path>, params: &LoadParams) -> Result<Model> {
+        let started = Instant::now();
         let path = path.as_ref();
         let file = if params.use_mmap {
             GgufFile::open(path)?
@@ -64,11 +68,14 @@ impl Model {
                 std::fs::read(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
             GgufFile::from_bytes(bytes).map_err(|e| e.context(path.display()))?
         };
-        Model::from_file(file, params).map_err(|e| e.context(path.display()))
+        let mut model = Model::from_file(file, params).map_err(|e| e.context(path.display()))?;
+        model.load_time = started.elapsed();
+        Ok(model)
     }
 
     /// Builds a model from an opened GGUF file (e.g. one held in memory).
     pub fn from_file(file: GgufFile, params: &LoadParams) -> Result<Model> {
+        let started = Instant::now();
         let info = ModelInfo::from_gguf(&file)?;
         // Built when the file has `tokenizer.ggml.model`; a bad tokenizer fails the load.
         let tokenizer = Tokenizer::from_gguf_if_present(&file)?;
@@ -84,7 +91,14 @@ impl Model {
             info,
             runnable,
             tokenizer,
+            load_time: started.elapsed(),
         })
+    }
+
+    /// How long loading took: from opening the file (for [`Model::load`]) or from
+    /// receiving it (for [`Model::from_file`]) until the model was ready.
+    pub fn load_time(&self) -> Duration {
+        self.load_time
     }
 
     /// The GGUF file the model was loaded from.

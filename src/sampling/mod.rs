@@ -237,6 +237,27 @@ impl Sampler {
         self.window.push_back(token);
     }
 
+    /// Changes the penalty window to the last `n` accepted tokens, keeping the newest
+    /// ones already accepted (the C API binds a window of "the context's size" this way).
+    /// Fails, changing nothing, when `n` exceeds [`MAX_PENALTY_WINDOW`].
+    pub fn set_penalty_last_n(&mut self, n: usize) -> Result<()> {
+        if n > MAX_PENALTY_WINDOW {
+            return Err(Error::invalid(format!(
+                "penalty_last_n {n} is larger than the limit {MAX_PENALTY_WINDOW}"
+            )));
+        }
+        while self.window.len() > n {
+            self.window.pop_front();
+        }
+        if n > self.window.capacity() {
+            self.window.reserve_exact(n - self.window.len());
+        } else {
+            self.window.shrink_to(n);
+        }
+        self.params.penalty_last_n = n;
+        Ok(())
+    }
+
     /// Forgets the accepted tokens and restarts the random generator from the seed
     /// (a new random seed when the parameters asked for [`SEED_RANDOM`]).
     pub fn reset(&mut self) {

@@ -18,7 +18,7 @@ usage: tern logits -m FILE --tokens 1,2,3 [--all-positions] [--incremental]
   --tokens IDS       comma-separated token ids, fed exactly as given (no BOS added)
   --all-positions    output the logits of every prompt position (else the last only)
   --incremental      feed the prompt one token per evaluation (else as one batch)
-  --threads N        worker threads (accepted; evaluation is single-threaded for now)
+  -t, --threads N    worker threads (the context's n_threads and n_threads_batch)
   --out FILE         write raw little-endian f32 logits: positions x n_vocab
   --greedy N         then generate N tokens greedily (argmax, ties to the lowest id)
                      and print them as `greedy: ID ID ...`
@@ -64,6 +64,8 @@ pub fn run(mut args: Args) -> Result<()> {
         n_batch: tokens.len(),
         kv_type,
         logits_all: all_positions,
+        n_threads: threads,
+        n_threads_batch: threads,
     };
     let mut ctx = Context::new(model, &params)?;
     let n_vocab = ctx.n_vocab();

@@ -1,6 +1,7 @@
 //! `tern`: the command-line tool. Each subcommand lives in its own file.
 
 mod args;
+mod generate;
 mod inspect;
 mod logits;
 mod quantize;
@@ -17,6 +18,7 @@ usage: tern <command> [options]
 commands:
   inspect FILE [--json] [--full-arrays]   describe a GGUF file: metadata, tensors, sizes
   inspect --system                        CPU features found and kernels chosen
+  generate -m FILE -p TEXT [-n N] [...]   generate text from a prompt (streamed)
   logits -m FILE --tokens IDS [...]       run token ids through a model, write logits
   quantize IN OUT --type TYPE [--head T]  convert ternary weights between types
   tokenize -m FILE [--json] [--pieces] TEXT   the token ids of TEXT
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let command = argv.remove(0);
     let args = Args::new(argv);
     let result = match command.as_str() {
+        "generate" => generate::run(args),
         "inspect" => inspect::run(args),
         "logits" => logits::run(args),
         "quantize" => quantize::run(args),
