@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::kernels::Workers;
 use crate::model::forward::{forward, ForwardModel, ForwardScratch};
+use crate::model::memory::{check_fits, try_filled_vec};
 use crate::model::rope::Rope;
 use crate::model::{KvCache, KvType, Model, ModelConfig};
 pub use perf::Perf;
@@ -105,6 +106,29 @@ impl Context {
         } else {
             params.n_batch.min(n_ctx)
         };
+        let out_rows = if params.logits_all { n_batch } else { 1 };
+        // Everything is sized before anything is allocated: an n_ctx (or a trained
+        // context length in the file) too large for this machine is an error, not an abort.
+        let kv_bytes = KvCache::bytes_needed(
+            params.kv_type,
+            n_ctx,
+            config.n_layer,
+            config.k_dim(),
+            config.v_dim(),
+        );
+        let total = kv_bytes
+            .zip(ForwardScratch::bytes_needed(config, n_batch, n_ctx))
+            .and_then(|(a, b)| a.checked_add(b))
+            .zip(
+                out_rows
+                    .checked_mul(config.n_vocab)
+                    .and_then(|n| n.checked_mul(4)),
+            )
+            .and_then(|(a, b)| a.checked_add(b));
+        check_fits(
+            total,
+            &format!("a context of {n_ctx} positions and batches of {n_batch}"),
+        )?;
         let cache = KvCache::new(
             params.kv_type,
             n_ctx,
@@ -125,8 +149,7 @@ impl Context {
         } else {
             Some(Workers::new(t_decode, 1)?)
         };
-        let out_rows = if params.logits_all { n_batch } else { 1 };
-        let logits = vec![0.0; out_rows * config.n_vocab];
+        let logits = try_filled_vec(out_rows * config.n_vocab, 0.0, "the logits")?;
         let rope = Rope::new(
             config.n_rot,
             config.rope_style,

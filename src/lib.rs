@@ -19,6 +19,8 @@ pub mod context;
 pub mod error;
 pub mod eval;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod gguf;
 pub mod kernels;
 pub mod model;

@@ -1,29 +1,43 @@
-//! Replays the fuzzing corpus of the whole-file GGUF target (tests/fuzz_corpus/gguf_parse,
-//! grown by `cargo +nightly fuzz run gguf_parse tests/fuzz_corpus/gguf_parse`) through the
-//! reader on stable Rust: every input parses or errors, and no view leaves the file.
+//! Replays the saved fuzzing corpora (`tests/fuzz_corpus/<target>/`, grown by
+//! `cargo +nightly fuzz run <target> tests/fuzz_corpus/<target>`) and every crash the
+//! fuzzers found (`tests/fuzz_crashes/<target>/`, fixed since) through the same target
+//! bodies on stable Rust: no input may panic.
 
 use std::path::Path;
 
-use tern::gguf::GgufFile;
+use tern::fuzz_harness::TARGETS;
+
+fn replay(folder: &str, name: &str, run: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(folder)
+        .join(name);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let result = std::panic::catch_unwind(|| run(&bytes));
+        assert!(result.is_ok(), "{} panics", path.display());
+        n += 1;
+    }
+    n
+}
 
 #[test]
-fn gguf_parse_corpus_replays_cleanly() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus/gguf_parse");
-    let mut n = 0;
-    let mut parsed = 0;
-    for entry in std::fs::read_dir(&dir).expect("corpus folder") {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        n += 1;
-        if let Ok(file) = GgufFile::from_bytes(bytes) {
-            parsed += 1;
-            for t in file.tensors() {
-                assert_eq!(file.tensor(&t.name).unwrap().data.len() as u64, t.nbytes);
-            }
-        }
+fn every_corpus_replays_cleanly() {
+    for &(name, run) in TARGETS {
+        let n = replay("tests/fuzz_corpus", name, run);
+        eprintln!("{name}: {n} corpus inputs replayed");
+        assert!(n > 0, "the corpus of {name} is empty");
     }
-    assert!(
-        n > 50,
-        "the corpus should hold the inputs found so far, found {n}"
-    );
-    eprintln!("{n} corpus inputs replayed, {parsed} parse as GGUF");
+}
+
+#[test]
+fn every_crash_found_stays_fixed() {
+    for &(name, run) in TARGETS {
+        let n = replay("tests/fuzz_crashes", name, run);
+        eprintln!("{name}: {n} crash inputs replayed");
+    }
 }

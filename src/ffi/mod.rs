@@ -4,6 +4,16 @@
 //!
 //! The header `include/tern.h` is generated from this module by cbindgen
 //! (`TERN_BLESS=1 cargo test --test c_header` regenerates it).
+//!
+//! # Threading
+//!
+//! The contract is written once, in the header's preamble (`cbindgen.toml`), and holds
+//! for the Rust API as well: a model is immutable and shared by any number of threads
+//! (`Model: Send + Sync`, held in an `Arc`); a context or sampler is changed through
+//! `&mut`, so by one thread at a time (both are `Send`); the last-error slot is
+//! thread-local. Tested by `tests/concurrency.rs` (N contexts on N threads, outputs
+//! identical to single-thread runs) and `tests/ffi_every_function.rs` (bad calls from
+//! several threads at once).
 #![allow(non_camel_case_types)]
 // The entry points take raw pointers from C by design; each one checks what it can
 // (null, handle magic) and documents the rest of its contract in the header.

@@ -201,6 +201,16 @@ impl ModelConfig {
                 key("block_count")
             )));
         }
+        // Each block has at least nine tensors (two norms, four attention and three
+        // feed-forward projections): a larger count cannot be right, and is refused
+        // before anything is sized by it.
+        let n_tensors = file.tensors().len();
+        if n_layer > n_tensors / 9 {
+            return Err(Error::model(format!(
+                "{} = {n_layer} but the file holds only {n_tensors} tensors (each block needs at least 9)",
+                key("block_count")
+            )));
+        }
         if n_ff == 0 {
             return Err(Error::model(format!("{} is 0", key("feed_forward_length"))));
         }

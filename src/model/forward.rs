@@ -24,6 +24,7 @@ use super::attention::{attend, AttentionScratch, AttentionShape};
 use super::config::{FfnActivation, ModelConfig};
 use super::kv_cache::KvCache;
 use super::linear::{self, ActivationScratch, LinearInput};
+use super::memory::try_filled_vec;
 use super::norm::rms_norm_rows;
 use super::numerics;
 use super::rope::Rope;
@@ -74,21 +75,48 @@ impl ForwardScratch {
                 ]
             })
             .chain(std::iter::once(&weights.output));
+        let f = |n: usize| try_filled_vec(n, 0.0f32, "the forward pass's scratch memory");
         Ok(ForwardScratch {
             n_batch,
-            x: vec![0.0; b * config.n_embd],
-            cur: vec![0.0; b * widest],
-            q: vec![0.0; b * config.q_dim()],
-            k: vec![0.0; b * config.k_dim()],
-            v: vec![0.0; b * config.v_dim()],
-            attn: vec![0.0; b * config.attn_out_dim()],
-            proj: vec![0.0; b * config.n_embd],
-            gate: vec![0.0; b * config.n_ff],
-            up: vec![0.0; b * config.n_ff],
+            x: f(b * config.n_embd)?,
+            cur: f(b * widest)?,
+            q: f(b * config.q_dim())?,
+            k: f(b * config.k_dim())?,
+            v: f(b * config.v_dim())?,
+            attn: f(b * config.attn_out_dim())?,
+            proj: f(b * config.n_embd)?,
+            gate: f(b * config.n_ff)?,
+            up: f(b * config.n_ff)?,
             acts: ActivationScratch::new(b, widest, linears)?,
             attention: AttentionScratch::new(n_ctx, config.head_dim),
             rope_table: vec![0.0; config.n_rot.max(2)],
         })
+    }
+
+    /// An upper bound of the bytes [`ForwardScratch::new`] allocates for these sizes;
+    /// `None` when it overflows. Checked before anything is allocated.
+    pub fn bytes_needed(config: &ModelConfig, n_batch: usize, n_ctx: usize) -> Option<usize> {
+        let widest = config.n_embd.max(config.attn_out_dim()).max(config.n_ff);
+        let per_row = [
+            config.n_embd,
+            widest,
+            config.q_dim(),
+            config.k_dim(),
+            config.v_dim(),
+            config.attn_out_dim(),
+            config.n_embd,
+            config.n_ff,
+            config.n_ff,
+            // Quantized, f16-rounded and up to three converted dense forms of a row.
+            widest.checked_mul(1 + 4 + 12)?,
+        ]
+        .iter()
+        .try_fold(0usize, |acc, &n| acc.checked_add(n))?;
+        let rows = n_batch.checked_mul(per_row)?.checked_mul(4)?;
+        let attention = n_ctx
+            .checked_mul(4)?
+            .checked_add(config.head_dim.checked_mul(272)?)?;
+        rows.checked_add(attention)
     }
 
     /// The largest batch these buffers hold.

@@ -71,8 +71,25 @@ impl ModelInfo {
         let arch_u32 = |suffix: &str| -> Result<u32> {
             Ok(meta_u32(file, &format!("{architecture}.{suffix}"))?.unwrap_or(0))
         };
-        let n_head = arch_u32("attention.head_count")?;
-        let n_head_kv = match meta_u32(file, &format!("{architecture}.attention.head_count_kv"))? {
+        // Counts llama.cpp also accepts per layer (an array): the first layer's value.
+        let per_layer = |suffix: &str| -> Result<Option<u32>> {
+            let key = format!("{architecture}.{suffix}");
+            match file.get(&key) {
+                Some(Value::Array(a)) => a
+                    .get(0)
+                    .and_then(|v| v.as_u64())
+                    .and_then(|v| u32::try_from(v).ok())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        Error::model(format!(
+                            "metadata '{key}' should hold unsigned 32-bit integers"
+                        ))
+                    }),
+                _ => meta_u32(file, &key),
+            }
+        };
+        let n_head = per_layer("attention.head_count")?.unwrap_or(0);
+        let n_head_kv = match per_layer("attention.head_count_kv")? {
             Some(v) => v,
             None => n_head,
         };
@@ -96,7 +113,7 @@ impl ModelInfo {
             n_layer: arch_u32("block_count")?,
             n_head,
             n_head_kv,
-            n_ff: arch_u32("feed_forward_length")?,
+            n_ff: per_layer("feed_forward_length")?.unwrap_or(0),
             architecture,
         })
     }

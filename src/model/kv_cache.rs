@@ -4,6 +4,7 @@
 
 use half::f16;
 
+use super::memory::try_filled_vec;
 use crate::error::{Error, Result};
 
 /// Element type of the cache.
@@ -43,11 +44,11 @@ enum Store {
 }
 
 impl Store {
-    fn new(ty: KvType, n: usize) -> Store {
-        match ty {
-            KvType::F16 => Store::F16(vec![f16::ZERO; n]),
-            KvType::F32 => Store::F32(vec![0.0; n]),
-        }
+    fn new(ty: KvType, n: usize) -> Result<Store> {
+        Ok(match ty {
+            KvType::F16 => Store::F16(try_filled_vec(n, f16::ZERO, "the KV cache")?),
+            KvType::F32 => Store::F32(try_filled_vec(n, 0.0, "the KV cache")?),
+        })
     }
 
     fn write(&mut self, at: usize, row: &[f32]) {
@@ -122,10 +123,24 @@ impl KvCache {
             n_layer,
             k_dim,
             v_dim,
-            k: Store::new(ty, nk),
-            v: Store::new(ty, nv),
+            k: Store::new(ty, nk)?,
+            v: Store::new(ty, nv)?,
             len: 0,
         })
+    }
+
+    /// Bytes a cache of this shape takes; `None` when the size overflows.
+    pub fn bytes_needed(
+        ty: KvType,
+        n_ctx: usize,
+        n_layer: usize,
+        k_dim: usize,
+        v_dim: usize,
+    ) -> Option<usize> {
+        n_ctx
+            .checked_mul(n_layer)?
+            .checked_mul(k_dim.checked_add(v_dim)?)?
+            .checked_mul(ty.size())
     }
 
     /// Element type.

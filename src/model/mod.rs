@@ -8,6 +8,7 @@ pub mod forward;
 pub mod hparams;
 pub mod kv_cache;
 pub mod linear;
+pub mod memory;
 pub mod norm;
 pub mod numerics;
 pub mod rope;

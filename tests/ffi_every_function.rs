@@ -1,0 +1,1037 @@
+//! No panic crosses the C boundary, proven function by function: the list of functions
+//! is read from `include/tern.h`, and each one has a case below that calls it with NULL,
+//! freed-looking, out-of-range and boundary arguments. A function in the header without
+//! a case (or a case without a function) fails the test, so a new entry point cannot be
+//! forgotten. A panic escaping an `extern "C"` function aborts the whole test process.
+//!
+//! Checked for every failing call: a status other than TERN_OK (or the documented
+//! failure value: NULL, -1, false) and a `tern_last_error()` message that starts with the
+//! function's name. Out-pointers are NULLed / set to -1 on failure where documented.
+
+use std::collections::BTreeSet;
+use std::ffi::{c_char, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::ptr::{null, null_mut};
+use std::sync::OnceLock;
+
+use tern::ffi::model::*;
+use tern::ffi::sampling::*;
+use tern::ffi::tern_status::{self, *};
+use tern::ffi::tokenizer::*;
+use tern::ffi::*;
+use tern::gguf::{Array, Value};
+use tern::model::synth::{SynthModel, SynthSpec};
+use tern::model::Architecture;
+
+/// Model handles shared by the cases (a model may be used from many threads).
+struct Fixture {
+    /// A runnable model with a small SentencePiece vocabulary and no chat template.
+    model: usize,
+    /// The same file loaded vocab-only.
+    vocab_only: usize,
+    /// A runnable model with no tokenizer at all.
+    no_tokenizer: usize,
+    /// A file that is not GGUF.
+    not_gguf: PathBuf,
+    /// The model file.
+    path: PathBuf,
+}
+
+impl Fixture {
+    fn model(&self) -> *const tern_model {
+        self.model as *const tern_model
+    }
+}
+
+fn with_vocab(mut m: SynthModel) -> SynthModel {
+    let n = 512;
+    let mut tokens = vec![b"<unk>".to_vec(), b"<s>".to_vec(), b"</s>".to_vec()];
+    tokens.extend((3..n).map(|i| format!("\u{2581}w{i}").into_bytes()));
+    let mut types = vec![2, 3, 3];
+    types.extend(std::iter::repeat_n(1, n - 3));
+    m.set("tokenizer.ggml.model", Value::string("llama"));
+    m.set("tokenizer.ggml.tokens", Value::Array(Array::String(tokens)));
+    m.set(
+        "tokenizer.ggml.scores",
+        Value::Array(Array::F32((0..n).map(|i| -(i as f32)).collect())),
+    );
+    m.set("tokenizer.ggml.token_type", Value::Array(Array::I32(types)));
+    m.set("tokenizer.ggml.bos_token_id", Value::U32(1));
+    m.set("tokenizer.ggml.eos_token_id", Value::U32(2));
+    m.set("tokenizer.ggml.unknown_token_id", Value::U32(0));
+    m
+}
+
+fn load(path: &Path, vocab_only: bool) -> usize {
+    let c = CString::new(path.to_str().unwrap()).unwrap();
+    let mut p = tern_model_default_params();
+    p.vocab_only = vocab_only;
+    let mut m = null_mut();
+    assert_eq!(
+        tern_model_load(c.as_ptr(), &p, &mut m),
+        TERN_OK,
+        "{}",
+        last_error()
+    );
+    m as usize
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ffi_every_function");
+        std::fs::create_dir_all(&dir).unwrap();
+        let base = SynthModel::new(&SynthSpec::tiny(Architecture::Bitnet25)).unwrap();
+        let path = dir.join("tiny-vocab.gguf");
+        std::fs::write(&path, with_vocab(base.clone()).to_gguf().unwrap()).unwrap();
+        let bare = dir.join("tiny-bare.gguf");
+        std::fs::write(&bare, base.to_gguf().unwrap()).unwrap();
+        let not_gguf = dir.join("not-gguf.bin");
+        std::fs::write(&not_gguf, b"GGML this is not a gguf file at all").unwrap();
+        Fixture {
+            model: load(&path, false),
+            vocab_only: load(&path, true),
+            no_tokenizer: load(&bare, false),
+            not_gguf,
+            path,
+        }
+    })
+}
+
+fn last_error() -> String {
+    // SAFETY: tern_last_error always returns a valid NUL-terminated string.
+    unsafe { CStr::from_ptr(tern_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Asserts a failed call: `ok` false, and the thread's last error names `func`.
+#[track_caller]
+fn failed(func: &str, ok: bool) {
+    assert!(!ok, "{func} succeeded on a bad argument");
+    let e = last_error();
+    assert!(
+        e.starts_with(&format!("{func}:")),
+        "{func}'s error message does not name it: '{e}'"
+    );
+}
+
+/// Asserts a status: `want`, and when it is a failure, a message naming `func`.
+#[track_caller]
+fn status(func: &str, got: tern_status, want: tern_status) {
+    assert_eq!(got, want, "{func}: {}", last_error());
+    if want != TERN_OK {
+        failed(func, false);
+    }
+}
+
+/// Asserts a failure of any kind but INTERNAL (a caught panic is a bug too).
+#[track_caller]
+fn refused(func: &str, got: tern_status) {
+    assert!(
+        got != TERN_OK && got != TERN_ERR_INTERNAL,
+        "{func}: {got:?} ({})",
+        last_error()
+    );
+    failed(func, false);
+}
+
+fn c_string(p: *const c_char) -> String {
+    assert!(!p.is_null());
+    // SAFETY: non-null strings from tern are NUL-terminated and static or owned by a live handle.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+const BAD_UTF8: &[u8] = b"\xff\xfe\0";
+
+type Case = fn(&Fixture);
+
+/// One case per exported function.
+fn cases() -> Vec<(&'static str, Case)> {
+    vec![
+        ("tern_last_error", |_| {
+            let _ = tern_model_n_vocab(null());
+            assert!(!last_error().is_empty());
+        }),
+        ("tern_version", |_| {
+            assert_eq!(c_string(tern_version()), tern::VERSION)
+        }),
+        ("tern_abi_version", |_| {
+            assert_eq!(tern_abi_version(), TERN_ABI_VERSION)
+        }),
+        ("tern_system_info", |_| {
+            assert!(!c_string(tern_system_info()).is_empty())
+        }),
+        ("tern_status_name", |_| {
+            for s in [i32::MIN, -1, 13, 1000, i32::MAX] {
+                assert_eq!(c_string(tern_status_name(s)), "TERN_ERR_UNKNOWN");
+            }
+            for s in 0..=12 {
+                assert!(c_string(tern_status_name(s)).starts_with("TERN_"));
+            }
+        }),
+        ("tern_model_default_params", |_| {
+            let p = tern_model_default_params();
+            assert!(p.use_mmap && !p.vocab_only);
+        }),
+        ("tern_model_load", |f| {
+            let f_name = "tern_model_load";
+            let mut out = std::ptr::dangling_mut::<tern_model>(); // a stale value the call must clear
+            status(
+                f_name,
+                tern_model_load(null(), null(), &mut out),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            assert!(out.is_null());
+            let path = CString::new(f.path.to_str().unwrap()).unwrap();
+            status(
+                f_name,
+                tern_model_load(path.as_ptr(), null(), null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            let bad = BAD_UTF8.as_ptr() as *const c_char;
+            status(
+                f_name,
+                tern_model_load(bad, null(), &mut out),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            for (p, want) in [
+                ("", TERN_ERR_IO),
+                ("/nonexistent/dir/model.gguf", TERN_ERR_IO),
+                ("/", TERN_ERR_IO),
+                (f.not_gguf.to_str().unwrap(), TERN_ERR_FORMAT),
+            ] {
+                out = std::ptr::dangling_mut::<tern_model>();
+                let c = CString::new(p).unwrap();
+                let got = tern_model_load(c.as_ptr(), null(), &mut out);
+                assert!(out.is_null(), "{p}");
+                if p == "/" {
+                    refused(f_name, got);
+                } else {
+                    status(f_name, got, want);
+                }
+            }
+            // Both load paths (mmap and read) of the same file.
+            for use_mmap in [false, true] {
+                let mut p = tern_model_default_params();
+                p.use_mmap = use_mmap;
+                status(
+                    f_name,
+                    tern_model_load(path.as_ptr(), &p, &mut out),
+                    TERN_OK,
+                );
+                tern_model_free(out);
+            }
+        }),
+        ("tern_model_free", |_| tern_model_free(null_mut())),
+        ("tern_model_architecture", |f| {
+            assert!(tern_model_architecture(null()).is_null());
+            failed("tern_model_architecture", false);
+            assert_eq!(c_string(tern_model_architecture(f.model())), "bitnet-25");
+        }),
+        ("tern_model_n_vocab", |f| {
+            int_getter("tern_model_n_vocab", tern_model_n_vocab, f, 512)
+        }),
+        ("tern_model_n_ctx_train", |f| {
+            int_getter("tern_model_n_ctx_train", tern_model_n_ctx_train, f, 1024)
+        }),
+        ("tern_model_n_embd", |f| {
+            int_getter("tern_model_n_embd", tern_model_n_embd, f, 256)
+        }),
+        ("tern_model_n_layer", |f| {
+            int_getter("tern_model_n_layer", tern_model_n_layer, f, 2)
+        }),
+        ("tern_model_n_head", |f| {
+            int_getter("tern_model_n_head", tern_model_n_head, f, 4)
+        }),
+        ("tern_model_n_head_kv", |f| {
+            int_getter("tern_model_n_head_kv", tern_model_n_head_kv, f, 2)
+        }),
+        ("tern_model_meta_count", |f| {
+            assert_eq!(tern_model_meta_count(null()), -1);
+            failed("tern_model_meta_count", false);
+            assert!(tern_model_meta_count(f.model()) > 5);
+        }),
+        ("tern_model_n_tensors", |f| {
+            assert_eq!(tern_model_n_tensors(null()), -1);
+            failed("tern_model_n_tensors", false);
+            assert!(tern_model_n_tensors(f.model()) > 10);
+        }),
+        ("tern_model_meta_key_by_index", |f| {
+            meta_by_index(
+                "tern_model_meta_key_by_index",
+                tern_model_meta_key_by_index,
+                f,
+            )
+        }),
+        ("tern_model_meta_val_str_by_index", |f| {
+            meta_by_index(
+                "tern_model_meta_val_str_by_index",
+                tern_model_meta_val_str_by_index,
+                f,
+            )
+        }),
+        ("tern_model_meta_val_str", |f| {
+            let name = "tern_model_meta_val_str";
+            let key = c"general.architecture";
+            let mut buf = [0 as c_char; 64];
+            let mut need = 0usize;
+            let m = f.model();
+            status(
+                name,
+                tern_model_meta_val_str(null(), key.as_ptr(), buf.as_mut_ptr(), 64, &mut need),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_model_meta_val_str(m, null(), buf.as_mut_ptr(), 64, &mut need),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_model_meta_val_str(m, BAD_UTF8.as_ptr() as _, buf.as_mut_ptr(), 64, &mut need),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_model_meta_val_str(
+                    m,
+                    c"no.such.key".as_ptr(),
+                    buf.as_mut_ptr(),
+                    64,
+                    &mut need,
+                ),
+                TERN_ERR_NOT_FOUND,
+            );
+            status(
+                name,
+                tern_model_meta_val_str(m, key.as_ptr(), null_mut(), 0, &mut need),
+                TERN_ERR_BUFFER_TOO_SMALL,
+            );
+            assert_eq!(need, "bitnet-25".len() + 1);
+            status(
+                name,
+                tern_model_meta_val_str(m, key.as_ptr(), null_mut(), 5, null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_model_meta_val_str(m, key.as_ptr(), buf.as_mut_ptr(), need - 1, null_mut()),
+                TERN_ERR_BUFFER_TOO_SMALL,
+            );
+            status(
+                name,
+                tern_model_meta_val_str(m, key.as_ptr(), buf.as_mut_ptr(), need, null_mut()),
+                TERN_OK,
+            );
+        }),
+        ("tern_sampler_default_params", |_| {
+            let p = tern_sampler_default_params();
+            assert!(p.logit_bias.is_null() && p.n_logit_bias == 0);
+        }),
+        ("tern_sampler_new", |_| {
+            let name = "tern_sampler_new";
+            let mut out = std::ptr::dangling_mut::<tern_sampler>();
+            status(
+                name,
+                tern_sampler_new(null(), null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            let bias = tern_logit_bias {
+                token: -1,
+                bias: 1.0,
+            };
+            let nan_bias = tern_logit_bias {
+                token: 0,
+                bias: f32::NAN,
+            };
+            let d = tern_sampler_default_params;
+            let bad: Vec<tern_sampler_params> = vec![
+                tern_sampler_params {
+                    temperature: f32::NAN,
+                    ..d()
+                },
+                tern_sampler_params {
+                    top_p: f32::NAN,
+                    ..d()
+                },
+                tern_sampler_params {
+                    min_p: f32::NAN,
+                    ..d()
+                },
+                tern_sampler_params {
+                    typical_p: f32::NAN,
+                    ..d()
+                },
+                tern_sampler_params {
+                    min_keep: -1,
+                    ..d()
+                },
+                tern_sampler_params {
+                    penalty_last_n: -1,
+                    ..d()
+                },
+                tern_sampler_params {
+                    penalty_last_n: i32::MAX,
+                    ..d()
+                },
+                tern_sampler_params {
+                    penalty_repeat: 0.0,
+                    ..d()
+                },
+                tern_sampler_params {
+                    penalty_freq: f32::NAN,
+                    ..d()
+                },
+                tern_sampler_params {
+                    n_logit_bias: 3,
+                    ..d()
+                },
+                tern_sampler_params {
+                    n_logit_bias: -1,
+                    ..d()
+                },
+                tern_sampler_params {
+                    logit_bias: &bias,
+                    n_logit_bias: 1,
+                    ..d()
+                },
+                tern_sampler_params {
+                    logit_bias: &nan_bias,
+                    n_logit_bias: 1,
+                    ..d()
+                },
+            ];
+            for (i, p) in bad.iter().enumerate() {
+                out = std::ptr::dangling_mut::<tern_sampler>();
+                let got = tern_sampler_new(p, &mut out);
+                if i == 6 && got == TERN_OK {
+                    // A huge window may be accepted if it fits; then it must work.
+                    tern_sampler_free(out);
+                    continue;
+                }
+                assert!(got != TERN_OK, "{name}: parameters {i} accepted: {p:?}");
+                refused(name, got);
+                assert!(out.is_null(), "case {i}");
+            }
+            status(name, tern_sampler_new(null(), &mut out), TERN_OK);
+            tern_sampler_free(out);
+        }),
+        ("tern_sampler_free", |_| tern_sampler_free(null_mut())),
+        ("tern_sampler_accept", |_| {
+            let name = "tern_sampler_accept";
+            status(
+                name,
+                tern_sampler_accept(null_mut(), 0),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            with_sampler(|s| {
+                status(name, tern_sampler_accept(s, -1), TERN_ERR_INVALID_ARGUMENT);
+                status(
+                    name,
+                    tern_sampler_accept(s, i32::MIN),
+                    TERN_ERR_INVALID_ARGUMENT,
+                );
+                status(name, tern_sampler_accept(s, i32::MAX), TERN_OK);
+            });
+        }),
+        ("tern_sampler_reset", |_| {
+            status(
+                "tern_sampler_reset",
+                tern_sampler_reset(null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            with_sampler(|s| status("tern_sampler_reset", tern_sampler_reset(s), TERN_OK));
+        }),
+        ("tern_sampler_get_seed", |_| {
+            let name = "tern_sampler_get_seed";
+            let mut seed = 0u64;
+            status(
+                name,
+                tern_sampler_get_seed(null_mut(), &mut seed),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            with_sampler(|s| {
+                status(
+                    name,
+                    tern_sampler_get_seed(s, null_mut()),
+                    TERN_ERR_INVALID_ARGUMENT,
+                );
+                status(name, tern_sampler_get_seed(s, &mut seed), TERN_OK);
+                assert_eq!(seed, 7);
+            });
+        }),
+        ("tern_sampler_sample_logits", |_| {
+            let name = "tern_sampler_sample_logits";
+            let logits = [0.5f32, 1.0, -2.0];
+            let mut tok = 5;
+            status(
+                name,
+                tern_sampler_sample_logits(null_mut(), logits.as_ptr(), 3, &mut tok),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            assert_eq!(tok, -1);
+            with_sampler(|s| {
+                status(
+                    name,
+                    tern_sampler_sample_logits(s, null(), 3, &mut tok),
+                    TERN_ERR_INVALID_ARGUMENT,
+                );
+                status(
+                    name,
+                    tern_sampler_sample_logits(s, logits.as_ptr(), 3, null_mut()),
+                    TERN_ERR_INVALID_ARGUMENT,
+                );
+                for n in [0, -1, i32::MIN] {
+                    tok = 5;
+                    status(
+                        name,
+                        tern_sampler_sample_logits(s, logits.as_ptr(), n, &mut tok),
+                        TERN_ERR_INVALID_ARGUMENT,
+                    );
+                    assert_eq!(tok, -1);
+                }
+                let impossible = [f32::NAN, f32::NEG_INFINITY, f32::NAN];
+                refused(
+                    name,
+                    tern_sampler_sample_logits(s, impossible.as_ptr(), 3, &mut tok),
+                );
+                assert_eq!(tok, -1);
+                let extreme = [f32::MAX, f32::INFINITY, f32::MIN, -0.0];
+                let got = tern_sampler_sample_logits(s, extreme.as_ptr(), 4, &mut tok);
+                assert!(
+                    got == TERN_OK || got != TERN_ERR_INTERNAL,
+                    "{}",
+                    last_error()
+                );
+                status(
+                    name,
+                    tern_sampler_sample_logits(s, logits.as_ptr(), 3, &mut tok),
+                    TERN_OK,
+                );
+                assert!((0..3).contains(&tok));
+            });
+        }),
+        ("tern_sampler_window_len", |_| {
+            assert_eq!(tern_sampler_window_len(null_mut()), -1);
+            failed("tern_sampler_window_len", false);
+            with_sampler(|s| assert_eq!(tern_sampler_window_len(s), 0));
+        }),
+        ("tern_tokenize", |f| {
+            let name = "tern_tokenize";
+            let text = b"w3 w4";
+            let t = text.as_ptr() as *const c_char;
+            let mut ids = [0i32; 8];
+            let mut n = 0usize;
+            let m = f.model();
+            status(
+                name,
+                tern_tokenize(null(), t, 5, true, false, ids.as_mut_ptr(), 8, &mut n),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_tokenize(m, null(), 5, true, false, ids.as_mut_ptr(), 8, &mut n),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_tokenize(m, t, 5, true, false, ids.as_mut_ptr(), 8, null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_tokenize(m, t, 5, true, false, null_mut(), 8, &mut n),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_tokenize(m, t, 5, true, false, null_mut(), 0, &mut n),
+                TERN_ERR_BUFFER_TOO_SMALL,
+            );
+            assert!(n > 0);
+            refused(
+                name,
+                tern_tokenize(
+                    f.no_tokenizer as *const _,
+                    t,
+                    5,
+                    true,
+                    false,
+                    ids.as_mut_ptr(),
+                    8,
+                    &mut n,
+                ),
+            );
+            status(
+                name,
+                tern_tokenize(m, null(), 0, false, false, ids.as_mut_ptr(), 8, &mut n),
+                TERN_OK,
+            );
+            assert_eq!(n, 0);
+            let odd = b"\xff\x00\xc3 w3";
+            let mut many = [0i32; 64];
+            status(
+                name,
+                tern_tokenize(
+                    f.vocab_only as *const _,
+                    odd.as_ptr() as _,
+                    odd.len(),
+                    true,
+                    true,
+                    many.as_mut_ptr(),
+                    64,
+                    &mut n,
+                ),
+                TERN_OK,
+            );
+            assert!(many[..n].iter().all(|&id| (0..512).contains(&id)));
+        }),
+        ("tern_token_to_piece", |f| {
+            let name = "tern_token_to_piece";
+            let mut buf = [0 as c_char; 16];
+            let mut len = 0usize;
+            let m = f.model();
+            status(
+                name,
+                tern_token_to_piece(null(), 3, false, buf.as_mut_ptr(), 16, &mut len),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            for t in [-1, 512, i32::MAX, i32::MIN] {
+                status(
+                    name,
+                    tern_token_to_piece(m, t, false, buf.as_mut_ptr(), 16, &mut len),
+                    TERN_ERR_INVALID_ARGUMENT,
+                );
+            }
+            status(
+                name,
+                tern_token_to_piece(m, 3, false, buf.as_mut_ptr(), 16, null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_token_to_piece(m, 3, false, null_mut(), 16, &mut len),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_token_to_piece(m, 3, false, buf.as_mut_ptr(), 0, &mut len),
+                TERN_ERR_BUFFER_TOO_SMALL,
+            );
+            refused(
+                name,
+                tern_token_to_piece(
+                    f.no_tokenizer as *const _,
+                    3,
+                    false,
+                    buf.as_mut_ptr(),
+                    16,
+                    &mut len,
+                ),
+            );
+            status(
+                name,
+                tern_token_to_piece(m, 3, true, buf.as_mut_ptr(), 16, &mut len),
+                TERN_OK,
+            );
+        }),
+        ("tern_detokenize", |f| {
+            let name = "tern_detokenize";
+            let mut buf = [0 as c_char; 64];
+            let mut need = 0usize;
+            let m = f.model();
+            let ids = [1, 3, 4, 2];
+            status(
+                name,
+                tern_detokenize(
+                    null(),
+                    ids.as_ptr(),
+                    4,
+                    true,
+                    false,
+                    buf.as_mut_ptr(),
+                    64,
+                    &mut need,
+                ),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_detokenize(m, null(), 4, true, false, buf.as_mut_ptr(), 64, &mut need),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            for bad in [[-1, 3], [3, 512], [i32::MAX, 0], [i32::MIN, 0]] {
+                status(
+                    name,
+                    tern_detokenize(
+                        m,
+                        bad.as_ptr(),
+                        2,
+                        true,
+                        false,
+                        buf.as_mut_ptr(),
+                        64,
+                        &mut need,
+                    ),
+                    TERN_ERR_INVALID_ARGUMENT,
+                );
+            }
+            status(
+                name,
+                tern_detokenize(m, ids.as_ptr(), 4, true, false, null_mut(), 0, &mut need),
+                TERN_ERR_BUFFER_TOO_SMALL,
+            );
+            status(
+                name,
+                tern_detokenize(m, ids.as_ptr(), 4, true, false, null_mut(), 3, null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            refused(
+                name,
+                tern_detokenize(
+                    f.no_tokenizer as *const _,
+                    ids.as_ptr(),
+                    4,
+                    true,
+                    false,
+                    buf.as_mut_ptr(),
+                    64,
+                    &mut need,
+                ),
+            );
+            status(
+                name,
+                tern_detokenize(m, null(), 0, true, false, buf.as_mut_ptr(), 64, &mut need),
+                TERN_OK,
+            );
+            status(
+                name,
+                tern_detokenize(
+                    m,
+                    ids.as_ptr(),
+                    4,
+                    false,
+                    true,
+                    buf.as_mut_ptr(),
+                    64,
+                    &mut need,
+                ),
+                TERN_OK,
+            );
+        }),
+        ("tern_chat_apply_template", |f| {
+            let name = "tern_chat_apply_template";
+            let mut buf = [0 as c_char; 256];
+            let mut need = 0usize;
+            let msg = [tern_chat_message {
+                role: c"user".as_ptr(),
+                content: c"hi".as_ptr(),
+            }];
+            let no_role = [tern_chat_message {
+                role: null(),
+                content: c"hi".as_ptr(),
+            }];
+            let bad_role = [tern_chat_message {
+                role: BAD_UTF8.as_ptr() as _,
+                content: c"hi".as_ptr(),
+            }];
+            let chatml = c"chatml".as_ptr();
+            let b = buf.as_mut_ptr();
+            status(
+                name,
+                tern_chat_apply_template(null(), null(), msg.as_ptr(), 1, true, b, 256, &mut need),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_chat_apply_template(
+                    f.model(),
+                    null(),
+                    msg.as_ptr(),
+                    1,
+                    true,
+                    b,
+                    256,
+                    &mut need,
+                ),
+                TERN_ERR_NOT_FOUND,
+            );
+            status(
+                name,
+                tern_chat_apply_template(
+                    null(),
+                    c"no-such-format".as_ptr(),
+                    msg.as_ptr(),
+                    1,
+                    true,
+                    b,
+                    256,
+                    &mut need,
+                ),
+                TERN_ERR_UNSUPPORTED,
+            );
+            status(
+                name,
+                tern_chat_apply_template(null(), chatml, null(), 1, true, b, 256, &mut need),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_chat_apply_template(
+                    null(),
+                    chatml,
+                    no_role.as_ptr(),
+                    1,
+                    true,
+                    b,
+                    256,
+                    &mut need,
+                ),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_chat_apply_template(
+                    null(),
+                    chatml,
+                    bad_role.as_ptr(),
+                    1,
+                    true,
+                    b,
+                    256,
+                    &mut need,
+                ),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_chat_apply_template(
+                    null(),
+                    BAD_UTF8.as_ptr() as _,
+                    msg.as_ptr(),
+                    1,
+                    true,
+                    b,
+                    256,
+                    &mut need,
+                ),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_chat_apply_template(
+                    null(),
+                    chatml,
+                    msg.as_ptr(),
+                    1,
+                    true,
+                    null_mut(),
+                    0,
+                    &mut need,
+                ),
+                TERN_ERR_BUFFER_TOO_SMALL,
+            );
+            status(
+                name,
+                tern_chat_apply_template(null(), chatml, msg.as_ptr(), 1, true, b, 256, null_mut()),
+                TERN_OK,
+            );
+            status(
+                name,
+                tern_chat_apply_template(null(), chatml, null(), 0, true, b, 256, null_mut()),
+                TERN_OK,
+            );
+        }),
+        ("tern_token_bos", |f| {
+            special("tern_token_bos", tern_token_bos, f, 1)
+        }),
+        ("tern_token_eos", |f| {
+            special("tern_token_eos", tern_token_eos, f, 2)
+        }),
+        ("tern_token_eot", |f| {
+            special("tern_token_eot", tern_token_eot, f, -1)
+        }),
+        ("tern_token_eom", |f| {
+            special("tern_token_eom", tern_token_eom, f, -1)
+        }),
+        ("tern_token_is_eog", |f| {
+            assert!(!tern_token_is_eog(null(), 2));
+            failed("tern_token_is_eog", false);
+            for t in [-1, 512, i32::MIN, i32::MAX] {
+                assert!(!tern_token_is_eog(f.model(), t));
+            }
+            assert!(tern_token_is_eog(f.model(), 2));
+        }),
+        ("tern_token_is_control", |f| {
+            assert!(!tern_token_is_control(null(), 1));
+            failed("tern_token_is_control", false);
+            for t in [-1, 512, i32::MIN, i32::MAX] {
+                assert!(!tern_token_is_control(f.model(), t));
+            }
+            assert!(tern_token_is_control(f.model(), 1));
+        }),
+        ("tern_token_get_attr", |f| {
+            assert_eq!(tern_token_get_attr(null(), 1), -1);
+            failed("tern_token_get_attr", false);
+            for t in [-1, 512, i32::MIN, i32::MAX] {
+                assert_eq!(tern_token_get_attr(f.model(), t), -1);
+                failed("tern_token_get_attr", false);
+            }
+            assert_eq!(tern_token_get_attr(f.no_tokenizer as *const _, 1), -1);
+            assert_eq!(tern_token_get_attr(f.model(), 1), 8);
+        }),
+    ]
+}
+
+fn int_getter(name: &str, get: extern "C" fn(*const tern_model) -> i32, f: &Fixture, want: i32) {
+    assert_eq!(get(null()), -1);
+    failed(name, false);
+    assert_eq!(get(f.model()), want);
+    assert_eq!(get(f.vocab_only as *const _), want);
+}
+
+type MetaByIndex =
+    extern "C" fn(*const tern_model, i32, *mut c_char, usize, *mut usize) -> tern_status;
+
+fn meta_by_index(name: &str, get: MetaByIndex, f: &Fixture) {
+    let mut buf = [0 as c_char; 64];
+    let mut need = 0usize;
+    let m = f.model();
+    let count = tern_model_meta_count(m);
+    status(
+        name,
+        get(null(), 0, buf.as_mut_ptr(), 64, &mut need),
+        TERN_ERR_INVALID_ARGUMENT,
+    );
+    for i in [-1, count, i32::MAX, i32::MIN] {
+        refused(name, get(m, i, buf.as_mut_ptr(), 64, &mut need));
+    }
+    status(
+        name,
+        get(m, 0, null_mut(), 0, &mut need),
+        TERN_ERR_BUFFER_TOO_SMALL,
+    );
+    assert!(need > 0);
+    status(
+        name,
+        get(m, 0, null_mut(), 7, &mut need),
+        TERN_ERR_INVALID_ARGUMENT,
+    );
+    status(
+        name,
+        get(m, 0, buf.as_mut_ptr(), 0, null_mut()),
+        TERN_ERR_BUFFER_TOO_SMALL,
+    );
+    for i in 0..count {
+        let got = get(m, i, buf.as_mut_ptr(), 64, &mut need);
+        assert!(
+            got == TERN_OK || got == TERN_ERR_BUFFER_TOO_SMALL,
+            "{}",
+            last_error()
+        );
+    }
+}
+
+fn special(
+    name: &str,
+    get: extern "C" fn(*const tern_model) -> tern_token,
+    f: &Fixture,
+    want: i32,
+) {
+    assert_eq!(get(null()), -1);
+    failed(name, false);
+    assert_eq!(get(f.no_tokenizer as *const _), -1);
+    assert_eq!(get(f.model()), want);
+}
+
+fn with_sampler(body: impl FnOnce(*mut tern_sampler)) {
+    let p = tern_sampler_params {
+        seed: 7,
+        ..tern_sampler_default_params()
+    };
+    let mut s = null_mut();
+    assert_eq!(tern_sampler_new(&p, &mut s), TERN_OK);
+    body(s);
+    tern_sampler_free(s);
+}
+
+/// The functions `include/tern.h` declares.
+fn header_functions() -> BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/tern.h");
+    let text = std::fs::read_to_string(path).unwrap();
+    let body = text
+        .split_once("extern \"C\" {")
+        .expect("the header's extern \"C\" block")
+        .1;
+    let mut names = BTreeSet::new();
+    for line in body.lines() {
+        let line = line.trim();
+        if line.starts_with("//") || line.starts_with('#') {
+            continue;
+        }
+        if let Some(open) = line.find('(') {
+            let head = &line[..open];
+            let name = head
+                .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .next()
+                .unwrap();
+            if name.starts_with("tern_") {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn the_header_is_parsed() {
+    let names = header_functions();
+    assert!(names.contains("tern_model_load") && names.contains("tern_status_name"));
+    assert!(names.len() > 30, "{names:?}");
+}
+
+#[test]
+fn every_exported_function_has_a_case() {
+    let header = header_functions();
+    let covered: BTreeSet<String> = cases().iter().map(|(n, _)| n.to_string()).collect();
+    let missing: Vec<_> = header.difference(&covered).collect();
+    let stale: Vec<_> = covered.difference(&header).collect();
+    assert!(
+        missing.is_empty(),
+        "functions in include/tern.h without a bad-argument case in this file: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "cases for functions not in the header: {stale:?}"
+    );
+}
+
+#[test]
+fn every_exported_function_refuses_bad_arguments_without_panicking() {
+    let f = fixture();
+    for (name, case) in cases() {
+        eprintln!("{name}");
+        case(f);
+    }
+}
+
+#[test]
+fn bad_arguments_from_many_threads_at_once() {
+    // The last-error slot is per thread: concurrent failures do not mix their messages.
+    let f = fixture();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    for (_, case) in cases() {
+                        case(f);
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
