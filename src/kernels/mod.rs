@@ -5,4 +5,8 @@ pub mod scalar_dense;
 
 pub use dispatch::{selection, system_info, CpuFeatures, Isa};
 pub mod act;
+pub mod arm;
+pub mod lut;
 pub mod scalar;
+pub mod stq1_prep;
+pub mod x86;

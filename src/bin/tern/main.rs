@@ -2,6 +2,7 @@
 
 mod args;
 mod inspect;
+mod latent;
 mod logits;
 mod quantize;
 mod tokenize;
