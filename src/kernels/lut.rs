@@ -4,34 +4,30 @@
 //! [`crate::quant::sherry::PATTERNS`] have the sums `T[i] = Σ_p PATTERNS[i][p] · q[4g + p]`.
 //! With int8 activations in `-128..=127` a sum of three of them spans `-384..=384`: it does
 //! not fit an int8 table (three activations of ±127 give ±381), so the tables hold int16 sums
-//! split in two byte planes, low byte and high byte, which a byte shuffle can look up. The
-//! group's sign is applied by choosing between the table of `T` and the table of `-T` (a
-//! byte blend, no multiply), so four 16-byte planes are kept per group:
+//! split in two byte planes, low byte and high byte, which a byte shuffle can look up.
 //!
-//! `T` low bytes, `T` high bytes, `-T` low bytes, `-T` high bytes.
+//! The group's sign is applied without a multiply: a negated group XORs both looked-up bytes
+//! with `0xff`, which gives `!T = -T - 1` as an int16, and the kernels add the number of
+//! negated groups of each row once at the end (that count depends on the weights only).
 //!
 //! Layout (chosen for 32-byte AVX2 registers whose two 128-bit lanes hold two consecutive
 //! groups; NEON reads the same bytes 16 at a time): groups come in pairs `(2k, 2k + 1)`, a pair
-//! takes [`PAIR_BYTES`] bytes at `k * PAIR_BYTES`, and inside it plane `p` (0..4, order above)
-//! of group `2k + h` sits at `p * 32 + h * 16`.
+//! takes [`PAIR_BYTES`] bytes at `k * PAIR_BYTES`: the low bytes of group `2k`'s 16 sums, those
+//! of group `2k + 1`, then the high bytes of `2k`, then of `2k + 1`.
 
 use super::scalar::sherry_epilogue;
 use crate::quant::sherry::PATTERNS;
 use std::ops::Range;
 
 /// Bytes of table per pair of groups (8 activations).
-pub const PAIR_BYTES: usize = 128;
+pub const PAIR_BYTES: usize = 64;
 /// Bytes of table per activation (`PAIR_BYTES / 8`).
 pub const BYTES_PER_ACTIVATION: usize = PAIR_BYTES / 8;
 
-/// Plane offsets inside a pair (add `16 * h` for the pair's second group).
-pub const PLANE_POS_LO: usize = 0;
-/// `T` high bytes.
-pub const PLANE_POS_HI: usize = 32;
-/// `-T` low bytes.
-pub const PLANE_NEG_LO: usize = 64;
-/// `-T` high bytes.
-pub const PLANE_NEG_HI: usize = 96;
+/// Offset of the low-byte plane inside a pair (add `16 * h` for the pair's group `h`).
+pub const PLANE_LO: usize = 0;
+/// Offset of the high-byte plane.
+pub const PLANE_HI: usize = 32;
 
 /// The 16 pattern sums of one group of 4 activations.
 #[inline]
@@ -60,11 +56,8 @@ pub fn build_sherry_tables(q: &[i8], out: &mut Vec<u8>) {
         for h in 0..2 {
             let t = pattern_sums(&pair[4 * h..4 * h + 4]);
             for (i, &v) in t.iter().enumerate() {
-                let n = v.wrapping_neg();
-                dst[PLANE_POS_LO + 16 * h + i] = v as u8;
-                dst[PLANE_POS_HI + 16 * h + i] = (v >> 8) as u8;
-                dst[PLANE_NEG_LO + 16 * h + i] = n as u8;
-                dst[PLANE_NEG_HI + 16 * h + i] = (n >> 8) as u8;
+                dst[PLANE_LO + 16 * h + i] = v as u8;
+                dst[PLANE_HI + 16 * h + i] = (v >> 8) as u8;
             }
         }
     }
@@ -180,12 +173,11 @@ mod tests {
         for h in 0..2 {
             let t = pattern_sums(&q[4 * h..4 * h + 4]);
             for i in 0..16 {
-                let lo = tab[PLANE_POS_LO + 16 * h + i];
-                let hi = tab[PLANE_POS_HI + 16 * h + i];
+                let lo = tab[PLANE_LO + 16 * h + i];
+                let hi = tab[PLANE_HI + 16 * h + i];
                 assert_eq!(i16::from_le_bytes([lo, hi]), t[i]);
-                let lo = tab[PLANE_NEG_LO + 16 * h + i];
-                let hi = tab[PLANE_NEG_HI + 16 * h + i];
-                assert_eq!(i16::from_le_bytes([lo, hi]), -t[i]);
+                // The sign trick: both bytes XOR 0xff, plus one.
+                assert_eq!(i16::from_le_bytes([!lo, !hi]) + 1, -t[i]);
             }
         }
         // The extreme sums that int8 cannot hold.

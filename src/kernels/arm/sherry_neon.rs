@@ -1,16 +1,15 @@
 //! Sherry on NEON: `tbl` lookups, one group (16 index bytes = 32 rows) per register.
 //!
 //! The low nibbles of a group's 16 index bytes index rows 0..16 of the tile, the high
-//! nibbles rows 16..32. The sign word becomes byte masks that select between the `T` and
-//! `-T` planes of [`super::super::lut`] (`bsl`, no multiply); zipping the low and high byte
-//! planes gives the int16 sums, added in int16 for 64 groups (at most `64 × 384`) and then
-//! widened into int32.
+//! nibbles rows 16..32. The sign word becomes byte masks that XOR the looked-up bytes of
+//! [`super::super::lut`]'s planes (`!T = -T - 1`, no multiply; a byte counter per row adds
+//! the ones back); zipping the low and high byte planes gives the int16 sums, added in int16
+//! for 64 groups (at most `64 × 385 + 64`) and then widened into int32.
 
 use std::arch::aarch64::*;
 
 use crate::kernels::lut::{
-    self, BYTES_PER_ACTIVATION, MAX_TOKENS_PER_PASS, PAIR_BYTES, PLANE_NEG_HI, PLANE_NEG_LO,
-    PLANE_POS_HI, PLANE_POS_LO,
+    self, BYTES_PER_ACTIVATION, MAX_TOKENS_PER_PASS, PAIR_BYTES, PLANE_HI, PLANE_LO,
 };
 use crate::quant::sherry::{CHUNK_BYTES, CHUNK_COLS, SIGNS_OFFSET};
 use std::ops::Range;
@@ -59,6 +58,27 @@ fn tile_sums(tile: &[u8], cols: usize, tables: &[&[u8]], sums: &mut [[i32; 32]])
     }
 }
 
+/// Adds the per-row negation counts (one byte per row: rows 0..16 in `cnt_lo`, 16..32 in
+/// `cnt_hi`) to every token's int16 accumulators.
+#[inline(always)]
+unsafe fn add_counts<const NT: usize>(
+    acc16: &mut [[int16x8_t; 4]; NT],
+    cnt_lo: uint8x16_t,
+    cnt_hi: uint8x16_t,
+) {
+    let c = [
+        vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(cnt_lo))),
+        vreinterpretq_s16_u16(vmovl_high_u8(cnt_lo)),
+        vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(cnt_hi))),
+        vreinterpretq_s16_u16(vmovl_high_u8(cnt_hi)),
+    ];
+    for a in acc16.iter_mut() {
+        for u in 0..4 {
+            a[u] = vaddq_s16(a[u], c[u]);
+        }
+    }
+}
+
 #[inline(always)]
 unsafe fn flush(acc16: &mut [int16x8_t; 4], acc32: &mut [int32x4_t; 8]) {
     for u in 0..4 {
@@ -84,6 +104,9 @@ unsafe fn tile_sums_n<const NT: usize>(
     let bits = vld1q_u8(BITS.as_ptr());
     let mut acc16 = [[vdupq_n_s16(0); 4]; NT];
     let mut acc32 = [[vdupq_n_s32(0); 8]; NT];
+    // Negated groups per row since the last flush (rows 0..16, rows 16..32).
+    let mut cnt_lo = vdupq_n_u8(0);
+    let mut cnt_hi = vdupq_n_u8(0);
     let mut tabs = [std::ptr::null::<u8>(); NT];
     for (p, t) in tabs.iter_mut().zip(tables) {
         *p = t.as_ptr();
@@ -99,25 +122,28 @@ unsafe fn tile_sums_n<const NT: usize>(
             let s = vreinterpretq_u8_u32(vdupq_n_u32(word));
             let m_lo = vtstq_u8(vqtbl1q_u8(s, pick_lo), bits);
             let m_hi = vtstq_u8(vqtbl1q_u8(s, pick_hi), bits);
+            cnt_lo = vsubq_u8(cnt_lo, m_lo);
+            cnt_hi = vsubq_u8(cnt_hi, m_hi);
             let h = 16 * (j % 2);
             for t in 0..NT {
                 let tab = tabs[t].add(PAIR_BYTES * (j / 2) + h);
-                let plo = vld1q_u8(tab.add(PLANE_POS_LO));
-                let phi = vld1q_u8(tab.add(PLANE_POS_HI));
-                let nlo = vld1q_u8(tab.add(PLANE_NEG_LO));
-                let nhi = vld1q_u8(tab.add(PLANE_NEG_HI));
+                let tlo = vld1q_u8(tab.add(PLANE_LO));
+                let thi = vld1q_u8(tab.add(PLANE_HI));
                 let a = &mut acc16[t];
-                let lo = vbslq_u8(m_lo, vqtbl1q_u8(nlo, i_lo), vqtbl1q_u8(plo, i_lo));
-                let hi = vbslq_u8(m_lo, vqtbl1q_u8(nhi, i_lo), vqtbl1q_u8(phi, i_lo));
+                let lo = veorq_u8(vqtbl1q_u8(tlo, i_lo), m_lo);
+                let hi = veorq_u8(vqtbl1q_u8(thi, i_lo), m_lo);
                 a[0] = vaddq_s16(a[0], vreinterpretq_s16_u8(vzip1q_u8(lo, hi)));
                 a[1] = vaddq_s16(a[1], vreinterpretq_s16_u8(vzip2q_u8(lo, hi)));
-                let lo = vbslq_u8(m_hi, vqtbl1q_u8(nlo, i_hi), vqtbl1q_u8(plo, i_hi));
-                let hi = vbslq_u8(m_hi, vqtbl1q_u8(nhi, i_hi), vqtbl1q_u8(phi, i_hi));
+                let lo = veorq_u8(vqtbl1q_u8(tlo, i_hi), m_hi);
+                let hi = veorq_u8(vqtbl1q_u8(thi, i_hi), m_hi);
                 a[2] = vaddq_s16(a[2], vreinterpretq_s16_u8(vzip1q_u8(lo, hi)));
                 a[3] = vaddq_s16(a[3], vreinterpretq_s16_u8(vzip2q_u8(lo, hi)));
             }
             pending += 1;
             if pending == GROUPS_PER_FLUSH {
+                add_counts(&mut acc16, cnt_lo, cnt_hi);
+                cnt_lo = vdupq_n_u8(0);
+                cnt_hi = vdupq_n_u8(0);
                 for t in 0..NT {
                     flush(&mut acc16[t], &mut acc32[t]);
                 }
@@ -129,6 +155,7 @@ unsafe fn tile_sums_n<const NT: usize>(
         }
         w = w.add(CHUNK_BYTES);
     }
+    add_counts(&mut acc16, cnt_lo, cnt_hi);
     for t in 0..NT {
         flush(&mut acc16[t], &mut acc32[t]);
         // acc32[v] holds rows 4v .. 4v + 4.

@@ -4,17 +4,16 @@
 //! `j + 1`'s), so one load puts group `j` in the low 128-bit lane and group `j + 1` in the
 //! high one, exactly where the tables of [`super::super::lut`] put their planes: the low
 //! nibbles index rows 0..16 of the tile, the high nibbles rows 16..32. The pair's two sign
-//! words become byte masks (`0xff` = negated) that blend the `T` and `-T` planes; unpacking
-//! the low and high byte planes gives the int16 sums, which are added in int16 for 32 pairs
-//! (at most `32 × 384` per lane, and the two lanes together stay below `2^15`) and then
-//! widened into int32.
+//! words become byte masks (`0xff` = negated) that XOR the looked-up low and high bytes
+//! (`!T = -T - 1`); a byte counter per row adds the missing ones. Unpacking the two byte
+//! planes gives the int16 sums, which are added in int16 for 32 pairs (at most `32 × 384`
+//! per lane, and the two lanes together stay below `2^15`) and then widened into int32.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 use crate::kernels::lut::{
-    self, BYTES_PER_ACTIVATION, MAX_TOKENS_PER_PASS, PAIR_BYTES, PLANE_NEG_HI, PLANE_NEG_LO,
-    PLANE_POS_HI, PLANE_POS_LO,
+    self, BYTES_PER_ACTIVATION, MAX_TOKENS_PER_PASS, PAIR_BYTES, PLANE_HI, PLANE_LO,
 };
 use crate::quant::sherry::{CHUNK_BYTES, CHUNK_COLS, SIGNS_OFFSET};
 use std::ops::Range;
@@ -64,6 +63,28 @@ fn tile_sums(tile: &[u8], cols: usize, tables: &[&[u8]], sums: &mut [[i32; 32]])
     }
 }
 
+/// Adds the negation counts of the two row halves (`cnt_lo`: rows 0..16, `cnt_hi`: rows
+/// 16..32, one byte per row and lane) to the int16 accumulators of every token.
+#[inline(always)]
+unsafe fn add_counts<const NT: usize>(
+    acc16: &mut [[__m256i; 4]; NT],
+    cnt_lo: __m256i,
+    cnt_hi: __m256i,
+) {
+    let zero = _mm256_setzero_si256();
+    let c = [
+        _mm256_unpacklo_epi8(cnt_lo, zero),
+        _mm256_unpackhi_epi8(cnt_lo, zero),
+        _mm256_unpacklo_epi8(cnt_hi, zero),
+        _mm256_unpackhi_epi8(cnt_hi, zero),
+    ];
+    for a in acc16.iter_mut() {
+        for u in 0..4 {
+            a[u] = _mm256_add_epi16(a[u], c[u]);
+        }
+    }
+}
+
 /// Adds the two 128-bit lanes of each int16 accumulator (two groups' rows) and widens the
 /// 8 row sums into the int32 accumulator.
 #[inline(always)]
@@ -101,6 +122,9 @@ unsafe fn tile_sums_n<const NT: usize>(
     let zero = _mm256_setzero_si256();
     let mut acc16 = [[zero; 4]; NT];
     let mut acc32 = [[zero; 4]; NT];
+    // Negated groups per row (byte = row of the lane's group), since the last flush.
+    let mut cnt_lo = zero;
+    let mut cnt_hi = zero;
     let mut tabs = [std::ptr::null::<u8>(); NT];
     for (p, t) in tabs.iter_mut().zip(tables) {
         *p = t.as_ptr();
@@ -123,41 +147,28 @@ unsafe fn tile_sums_n<const NT: usize>(
                 _mm256_and_si256(_mm256_shuffle_epi8(s, pick_hi), bits),
                 bits,
             );
+            cnt_lo = _mm256_sub_epi8(cnt_lo, m_lo);
+            cnt_hi = _mm256_sub_epi8(cnt_hi, m_hi);
             for t in 0..NT {
                 let tab = tabs[t];
-                let plo = _mm256_loadu_si256(tab.add(PLANE_POS_LO) as *const __m256i);
-                let phi = _mm256_loadu_si256(tab.add(PLANE_POS_HI) as *const __m256i);
-                let nlo = _mm256_loadu_si256(tab.add(PLANE_NEG_LO) as *const __m256i);
-                let nhi = _mm256_loadu_si256(tab.add(PLANE_NEG_HI) as *const __m256i);
-                let lo = _mm256_blendv_epi8(
-                    _mm256_shuffle_epi8(plo, i_lo),
-                    _mm256_shuffle_epi8(nlo, i_lo),
-                    m_lo,
-                );
-                let hi = _mm256_blendv_epi8(
-                    _mm256_shuffle_epi8(phi, i_lo),
-                    _mm256_shuffle_epi8(nhi, i_lo),
-                    m_lo,
-                );
+                let tlo = _mm256_loadu_si256(tab.add(PLANE_LO) as *const __m256i);
+                let thi = _mm256_loadu_si256(tab.add(PLANE_HI) as *const __m256i);
+                let lo = _mm256_xor_si256(_mm256_shuffle_epi8(tlo, i_lo), m_lo);
+                let hi = _mm256_xor_si256(_mm256_shuffle_epi8(thi, i_lo), m_lo);
                 let a = &mut acc16[t];
                 a[0] = _mm256_add_epi16(a[0], _mm256_unpacklo_epi8(lo, hi));
                 a[1] = _mm256_add_epi16(a[1], _mm256_unpackhi_epi8(lo, hi));
-                let lo = _mm256_blendv_epi8(
-                    _mm256_shuffle_epi8(plo, i_hi),
-                    _mm256_shuffle_epi8(nlo, i_hi),
-                    m_hi,
-                );
-                let hi = _mm256_blendv_epi8(
-                    _mm256_shuffle_epi8(phi, i_hi),
-                    _mm256_shuffle_epi8(nhi, i_hi),
-                    m_hi,
-                );
+                let lo = _mm256_xor_si256(_mm256_shuffle_epi8(tlo, i_hi), m_hi);
+                let hi = _mm256_xor_si256(_mm256_shuffle_epi8(thi, i_hi), m_hi);
                 a[2] = _mm256_add_epi16(a[2], _mm256_unpacklo_epi8(lo, hi));
                 a[3] = _mm256_add_epi16(a[3], _mm256_unpackhi_epi8(lo, hi));
                 tabs[t] = tab.add(PAIR_BYTES);
             }
             pending += 1;
             if pending == PAIRS_PER_FLUSH {
+                add_counts(&mut acc16, cnt_lo, cnt_hi);
+                cnt_lo = zero;
+                cnt_hi = zero;
                 for t in 0..NT {
                     flush(&mut acc16[t], &mut acc32[t]);
                 }
@@ -166,6 +177,7 @@ unsafe fn tile_sums_n<const NT: usize>(
         }
         w = w.add(CHUNK_BYTES);
     }
+    add_counts(&mut acc16, cnt_lo, cnt_hi);
     for t in 0..NT {
         flush(&mut acc16[t], &mut acc32[t]);
         // acc32[u] holds rows 8u .. 8u + 8 (u = 0, 1 from the low nibbles, 2, 3 from the
