@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::kernels::Workers;
 use crate::model::forward::{forward, ForwardModel, ForwardScratch};
 use crate::model::rope::Rope;
 use crate::model::{KvCache, KvType, Model, ModelConfig};
@@ -21,6 +22,8 @@ pub struct ContextParams {
     pub kv_type: KvType,
     /// Compute logits for every token of a batch (else only for its last token).
     pub logits_all: bool,
+    /// Threads evaluation uses; 0 means every core this process may use.
+    pub n_threads: usize,
 }
 
 impl Default for ContextParams {
@@ -30,6 +33,7 @@ impl Default for ContextParams {
             n_batch: 0,
             kv_type: KvType::F16,
             logits_all: false,
+            n_threads: 0,
         }
     }
 }
@@ -40,6 +44,7 @@ pub struct Context {
     rope: Rope,
     cache: KvCache,
     scratch: ForwardScratch,
+    workers: Workers,
     logits: Vec<f32>,
     n_outputs: usize,
     logits_all: bool,
@@ -79,6 +84,7 @@ impl Context {
             config.v_dim(),
         )?;
         let scratch = ForwardScratch::new(config, weights, n_batch, n_ctx)?;
+        let workers = Workers::new(params.n_threads, n_batch)?;
         let out_rows = if params.logits_all { n_batch } else { 1 };
         let logits = vec![0.0; out_rows * config.n_vocab];
         let rope = Rope::new(
@@ -93,6 +99,7 @@ impl Context {
             rope,
             cache,
             scratch,
+            workers,
             logits,
             n_outputs: 0,
             logits_all: params.logits_all,
@@ -121,6 +128,11 @@ impl Context {
     /// Tokens evaluated so far (the position of the next token).
     pub fn n_past(&self) -> usize {
         self.cache.len()
+    }
+
+    /// Threads evaluation uses.
+    pub fn n_threads(&self) -> usize {
+        self.workers.n_threads()
     }
 
     /// Vocabulary size (length of one logits row).
@@ -188,16 +200,14 @@ impl Context {
             weights,
             file: model.file().bytes(),
             rope: &self.rope,
+            workers: &self.workers,
         };
         let len_before = self.cache.len();
-        let result = forward(
-            &fm,
-            &mut self.cache,
-            &mut self.scratch,
-            tokens,
-            n_out,
-            &mut self.logits[..n_out * n_vocab],
-        );
+        let (cache, scratch) = (&mut self.cache, &mut self.scratch);
+        let logits = &mut self.logits[..n_out * n_vocab];
+        let result = self
+            .workers
+            .run(|| forward(&fm, cache, scratch, tokens, n_out, logits));
         if result.is_err() {
             self.cache.truncate(len_before)?;
         } else {

@@ -76,12 +76,13 @@ fn eval_allocates_nothing() {
             Model::from_file(GgufFile::from_bytes(bytes).unwrap(), &LoadParams::default()).unwrap(),
         );
         for kv_type in [KvType::F16, KvType::F32] {
-            for logits_all in [false, true] {
+            for (logits_all, n_threads) in [(false, 1), (true, 1), (false, 2), (true, 2)] {
                 let params = ContextParams {
                     n_ctx: 32,
                     n_batch: 8,
                     kv_type,
                     logits_all,
+                    n_threads,
                 };
                 let mut ctx = Context::new(model.clone(), &params).unwrap();
                 let n = allocations(|| {
@@ -93,7 +94,8 @@ fn eval_allocates_nothing() {
                 });
                 assert_eq!(
                     n, 0,
-                    "{arch} {weights} head {head} {kv_type:?} logits_all {logits_all}"
+                    "{arch} {weights} head {head} {kv_type:?} logits_all {logits_all} \
+                     n_threads {n_threads}"
                 );
             }
         }

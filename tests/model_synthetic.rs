@@ -27,11 +27,23 @@ fn run(
     kv_type: KvType,
     n_gen: usize,
 ) -> (Vec<f32>, Vec<u32>) {
+    run_threads(model, incremental, kv_type, n_gen, 1)
+}
+
+/// [`run`] with `n_threads` threads.
+fn run_threads(
+    model: &Arc<Model>,
+    incremental: bool,
+    kv_type: KvType,
+    n_gen: usize,
+    n_threads: usize,
+) -> (Vec<f32>, Vec<u32>) {
     let params = ContextParams {
         n_ctx: 64,
         n_batch: PROMPT.len(),
         kv_type,
         logits_all: true,
+        n_threads,
     };
     let mut ctx = Context::new(model.clone(), &params).unwrap();
     let mut logits = Vec::new();
@@ -310,4 +322,28 @@ fn tl2_storage_of_preset_shapes_gives_the_same_logits() {
     let (logits, g) = run(&model(&spec), false, KvType::F16, 2);
     assert_eq!(max_diff(&base, &logits), 0.0, "TL2 vs I2_S");
     assert_eq!(g, greedy);
+}
+
+#[test]
+fn logits_do_not_depend_on_the_thread_count() {
+    for (arch, weights, head) in [
+        (Architecture::Bitnet25, TensorType::I2_S, TensorType::F16),
+        (Architecture::Llama, TensorType::TQ2_0, TensorType::Q6_K),
+        (Architecture::Llama, TensorType::TQ1_0, TensorType::Q8_0),
+    ] {
+        let mut spec = SynthSpec::tiny(arch);
+        spec.weight_type = weights;
+        spec.head_type = head;
+        let m = model(&spec);
+        for incremental in [false, true] {
+            let one = run_threads(&m, incremental, KvType::F16, 4, 1);
+            for n_threads in [2, 3] {
+                let many = run_threads(&m, incremental, KvType::F16, 4, n_threads);
+                assert_eq!(
+                    one, many,
+                    "{arch} {weights} head {head}, incremental {incremental}, {n_threads} threads"
+                );
+            }
+        }
+    }
 }

@@ -75,6 +75,9 @@ pub struct QuantizedActivations {
     row_sum: i32,
     /// Q8K: 16 sums of 16 quants per block; I8PerRow: empty.
     bsums: Vec<i16>,
+    /// Tables a kernel's prepare hook derived from this row (LUT kernels); kept, like the
+    /// other buffers, across rows.
+    lut: Vec<i16>,
 }
 
 impl Default for QuantizedActivations {
@@ -92,6 +95,7 @@ impl QuantizedActivations {
             scales: Vec::new(),
             row_sum: 0,
             bsums: Vec::new(),
+            lut: Vec::new(),
         }
     }
 
@@ -215,6 +219,24 @@ impl QuantizedActivations {
         &self.bsums
     }
 
+    /// The tables the last prepare hook built from this row (see
+    /// [`crate::kernels::table::PrepareFn`]); empty unless a LUT kernel prepared it.
+    /// Kernels that want bytes may view it as such.
+    pub fn lut(&self) -> &[i16] {
+        &self.lut
+    }
+
+    /// The table buffer, for a prepare hook to fill (its capacity is kept across rows).
+    pub fn lut_mut(&mut self) -> &mut Vec<i16> {
+        &mut self.lut
+    }
+
+    /// The quants and the table buffer together, for a prepare hook that builds the one
+    /// from the other.
+    pub fn qs_and_lut_mut(&mut self) -> (&[i8], &mut Vec<i16>) {
+        (&self.qs, &mut self.lut)
+    }
+
     /// The values the quants stand for, in f64 (I8PerRow: q / scale; Q8K: d * q). For tests
     /// and error measurements.
     pub fn dequantize_f64(&self) -> Vec<f64> {
@@ -231,4 +253,18 @@ impl QuantizedActivations {
                 .collect(),
         }
     }
+}
+
+/// A prepare hook (see [`crate::kernels::table::PrepareFn`]) for Q8_K rows: the sum of
+/// each 256-block's quants, one `i16` per block, into the row's table. Q8_K quants lie in
+/// ±127, so a block's sum fits. Kernels that multiply codes `value + 1` subtract it.
+pub fn prepare_q8k_block_sums(_cols: usize, act: &mut QuantizedActivations) {
+    let nb = act.scales.len();
+    act.lut.clear();
+    act.lut.extend(
+        act.bsums
+            .chunks_exact(Q8K_BLOCK / 16)
+            .take(nb)
+            .map(|s| s.iter().map(|&v| v as i32).sum::<i32>() as i16),
+    );
 }

@@ -15,8 +15,10 @@
 //! takes [`PAIR_BYTES`] bytes at `k * PAIR_BYTES`: the low bytes of group `2k`'s 16 sums, those
 //! of group `2k + 1`, then the high bytes of `2k`, then of `2k + 1`.
 
+use super::act::QuantizedActivations;
 use super::scalar::sherry_epilogue;
 use crate::quant::sherry::PATTERNS;
+use crate::quant::ternary::TernaryMatrix;
 use std::ops::Range;
 
 /// Bytes of table per pair of groups (8 activations).
@@ -46,12 +48,18 @@ pub fn pattern_sums(q: &[i8]) -> [i16; 16] {
 /// Fills `out` (resized to `q.len() * BYTES_PER_ACTIVATION`) with the tables of one
 /// activation row; `q.len()` must be a multiple of 8 (Sherry rows are multiples of 32).
 pub fn build_sherry_tables(q: &[i8], out: &mut Vec<u8>) {
+    out.clear();
+    out.resize(q.len() * BYTES_PER_ACTIVATION, 0);
+    build_sherry_tables_into(q, out);
+}
+
+/// [`build_sherry_tables`] into a slice of exactly `q.len() * BYTES_PER_ACTIVATION` bytes.
+pub fn build_sherry_tables_into(q: &[i8], out: &mut [u8]) {
     assert!(
         q.len() % 8 == 0,
         "Sherry tables need a multiple of 8 activations"
     );
-    out.clear();
-    out.resize(q.len() * BYTES_PER_ACTIVATION, 0);
+    assert_eq!(out.len(), q.len() * BYTES_PER_ACTIVATION);
     for (pair, dst) in q.chunks_exact(8).zip(out.chunks_exact_mut(PAIR_BYTES)) {
         for h in 0..2 {
             let t = pattern_sums(&pair[4 * h..4 * h + 4]);
@@ -61,6 +69,58 @@ pub fn build_sherry_tables(q: &[i8], out: &mut Vec<u8>) {
             }
         }
     }
+}
+
+/// The bytes of an `i16` buffer (the activation rows' table buffers are `i16`; the Sherry
+/// and STQ1_0 kernels store bytes in them).
+pub fn i16_bytes(v: &[i16]) -> &[u8] {
+    // SAFETY: u8 has alignment 1 and every bit pattern is a valid u8; the slice covers
+    // exactly the `2 * v.len()` bytes of `v`, borrowed for as long as `v`.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+}
+
+/// The bytes of an `i16` buffer, writable.
+pub fn i16_bytes_mut(v: &mut [i16]) -> &mut [u8] {
+    // SAFETY: as in `i16_bytes`; the mutable borrow of `v` is handed on, so nothing else
+    // aliases the bytes while they are written (any bytes are valid i16 halves).
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, std::mem::size_of_val(v)) }
+}
+
+/// The dispatch table's prepare hook for Sherry: builds the row's tables into its table
+/// buffer (`cols * BYTES_PER_ACTIVATION` bytes; no allocation once the buffer has grown to
+/// that size).
+pub fn prepare_sherry(cols: usize, act: &mut QuantizedActivations) {
+    let (q, lut) = act.qs_and_lut_mut();
+    assert_eq!(
+        q.len(),
+        cols,
+        "Sherry tables for {cols} columns from {} quants",
+        q.len()
+    );
+    lut.clear();
+    lut.resize(cols * BYTES_PER_ACTIVATION / 2, 0);
+    build_sherry_tables_into(q, i16_bytes_mut(lut));
+}
+
+/// The Sherry GEMM over activation rows prepared by [`prepare_sherry`], with a tile kernel:
+/// the body of each instruction set's dispatch-table entry.
+pub fn sherry_gemm_prepared(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+    tile_sums: SherryTileSums,
+) {
+    sherry_gemm_with(
+        m.data,
+        m.cols,
+        m.scale().unwrap_or(0.0),
+        acts.len(),
+        &|t| (i16_bytes(acts[t].lut()), acts[t].act_scale()),
+        rows,
+        out,
+        tile_sums,
+    );
 }
 
 /// Tokens one call of a [`SherryTileSums`] handles at most.

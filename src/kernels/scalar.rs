@@ -23,6 +23,8 @@
 //!   `sumf += (f32)sumi_b * (d_w[b] * d_a[b])` with `d_w` the block's f16 scale as f32,
 //!   `d_a` the Q8_K block's `d`, blocks in order from 0, `sumf` starting at 0.0.
 
+use std::ops::Range;
+
 use super::act::{ActivationFormat, QuantizedActivations};
 use crate::error::{Error, Result};
 use crate::quant::ternary::TernaryMatrix;
@@ -59,8 +61,13 @@ pub fn i2s_row_code_dot(row_bytes: &[u8], q: &[i8]) -> i32 {
     sum
 }
 
-/// Checks a matrix, one activation row and an output slice against each other.
-fn check_operands(m: &TernaryMatrix, acts: &QuantizedActivations, out_len: usize) -> Result<()> {
+/// Checks a matrix, one activation row and an output length (`m.rows`) against each
+/// other: what every row-range entry of the dispatch table assumes of its operands.
+pub fn check_operands(
+    m: &TernaryMatrix,
+    acts: &QuantizedActivations,
+    out_len: usize,
+) -> Result<()> {
     let want = ActivationFormat::for_type(m.ty)?;
     if acts.format() != want {
         return Err(Error::invalid(format!(
@@ -91,18 +98,7 @@ fn check_operands(m: &TernaryMatrix, acts: &QuantizedActivations, out_len: usize
 /// `out[r] = Σ_c W[r, c] · x[c]` for one token row, on the packed bytes.
 pub fn ternary_gemv(m: &TernaryMatrix, acts: &QuantizedActivations, out: &mut [f32]) -> Result<()> {
     check_operands(m, acts, out.len())?;
-    match m.ty {
-        TensorType::I2_S => gemv_i2s(m, acts, out),
-        TensorType::TQ1_0 => gemv_blocks(m, acts, out, tq::TQ1_BLOCK_BYTES, tq1_block_dot),
-        TensorType::TQ2_0 => gemv_blocks(m, acts, out, tq::TQ2_BLOCK_BYTES, tq2_block_dot),
-        TensorType::STQ1_0 => gemv_blocks(m, acts, out, stq1::BLOCK_BYTES, stq1_block_dot),
-        TensorType::Sherry => gemv_sherry(m, acts, out),
-        other => {
-            return Err(Error::unsupported(format!(
-                "no scalar kernel for {other} (its kernels live with its own module)"
-            )))
-        }
-    }
+    gemm_entry(m.ty)?(m, std::slice::from_ref(acts), 0..m.rows, out);
     Ok(())
 }
 
@@ -122,20 +118,112 @@ pub fn ternary_gemm(
             out.len()
         )));
     }
-    for (a, o) in acts.iter().zip(out.chunks_exact_mut(m.rows)) {
-        ternary_gemv(m, a, o)?;
+    for a in acts {
+        check_operands(m, a, m.rows)?;
     }
+    gemm_entry(m.ty)?(m, acts, 0..m.rows, out);
     Ok(())
 }
 
-fn gemv_i2s(m: &TernaryMatrix, acts: &QuantizedActivations, out: &mut [f32]) {
+/// The scalar row-range GEMM of type `ty` (the dispatch table's scalar entries).
+pub fn gemm_entry(ty: TensorType) -> Result<super::table::TernaryGemmFn> {
+    Ok(match ty {
+        TensorType::I2_S => i2s_gemm_rows,
+        TensorType::TQ1_0 => tq1_gemm_rows,
+        TensorType::TQ2_0 => tq2_gemm_rows,
+        TensorType::STQ1_0 => stq1_gemm_rows,
+        TensorType::Sherry => sherry_gemm_rows,
+        other => {
+            return Err(Error::unsupported(format!(
+                "no scalar kernel for {other} (its kernels live with its own module)"
+            )))
+        }
+    })
+}
+
+/// Calls `f(token, row, out)` for each token of `acts` and each row of `rows`, with `out`
+/// laid out token-major (`acts.len() × rows.len()`), as the row-range entries want.
+fn for_each_output(
+    acts: &[QuantizedActivations],
+    rows: &Range<usize>,
+    out: &mut [f32],
+    mut f: impl FnMut(&QuantizedActivations, usize) -> f32,
+) {
+    let nr = rows.len();
+    assert_eq!(out.len(), acts.len() * nr, "output size");
+    if nr == 0 {
+        return;
+    }
+    for (a, o) in acts.iter().zip(out.chunks_exact_mut(nr)) {
+        for (r, v) in rows.clone().zip(o.iter_mut()) {
+            *v = f(a, r);
+        }
+    }
+}
+
+/// I2_S rows `rows` for every token row of `acts` (scalar twin of the SIMD kernels).
+pub fn i2s_gemm_rows(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
     let w_scale = m.scale().unwrap_or(0.0);
     let row_bytes = m.cols / 4;
-    let q = acts.qs();
-    for (r, o) in out.iter_mut().enumerate() {
-        let sumi = i2s_row_code_dot(&m.data[r * row_bytes..][..row_bytes], q);
-        *o = i2s_epilogue(sumi, acts.row_sum(), acts.act_scale(), w_scale);
-    }
+    for_each_output(acts, &rows, out, |a, r| {
+        let sumi = i2s_row_code_dot(&m.data[r * row_bytes..][..row_bytes], a.qs());
+        i2s_epilogue(sumi, a.row_sum(), a.act_scale(), w_scale)
+    });
+}
+
+/// TQ1_0 rows `rows` for every token row of `acts`.
+pub fn tq1_gemm_rows(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    for_each_output(acts, &rows, out, |a, r| {
+        block_row_dot(m, a, r, tq::TQ1_BLOCK_BYTES, tq1_block_dot)
+    });
+}
+
+/// TQ2_0 rows `rows` for every token row of `acts`.
+pub fn tq2_gemm_rows(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    for_each_output(acts, &rows, out, |a, r| {
+        block_row_dot(m, a, r, tq::TQ2_BLOCK_BYTES, tq2_block_dot)
+    });
+}
+
+/// STQ1_0 rows `rows` for every token row of `acts`.
+pub fn stq1_gemm_rows(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    for_each_output(acts, &rows, out, |a, r| {
+        block_row_dot(m, a, r, stq1::BLOCK_BYTES, stq1_block_dot)
+    });
+}
+
+/// Sherry rows `rows` for every token row of `acts`.
+pub fn sherry_gemm_rows(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    let w_scale = m.scale().unwrap_or(0.0);
+    for_each_output(acts, &rows, out, |a, r| {
+        let sumi = sherry_row_dot(m.data, m.cols, r, a.qs());
+        sherry_epilogue(sumi, a.act_scale(), w_scale)
+    });
 }
 
 /// `Σ w·q` over one TQ1_0 block (54 bytes) and its 256 quants.
@@ -179,28 +267,27 @@ pub fn stq1_block_dot(block: &[u8], q: &[i8]) -> i32 {
     sum
 }
 
-/// Per-256-block types with Q8_K activations: `sumf += (f32)sumi_b * (d_w * d_a)`.
-fn gemv_blocks(
+/// Per-256-block types with Q8_K activations, row `r`: `sumf += (f32)sumi_b * (d_w * d_a)`
+/// over the blocks in order.
+fn block_row_dot(
     m: &TernaryMatrix,
     acts: &QuantizedActivations,
-    out: &mut [f32],
+    r: usize,
     block_bytes: usize,
     block_dot: fn(&[u8], &[i8]) -> i32,
-) {
+) -> f32 {
     let per_row = m.cols / tq::BLOCK_WEIGHTS;
     let row_bytes = per_row * block_bytes;
     let q = acts.qs();
     let d_a = acts.block_scales();
-    for (r, o) in out.iter_mut().enumerate() {
-        let row = &m.data[r * row_bytes..][..row_bytes];
-        let mut sumf = 0.0f32;
-        for (b, block) in row.chunks_exact(block_bytes).enumerate() {
-            let sumi = block_dot(block, &q[b * tq::BLOCK_WEIGHTS..][..tq::BLOCK_WEIGHTS]);
-            let d_w = tq::f16_at(block, block_bytes - 2);
-            sumf += sumi as f32 * (d_w * d_a[b]);
-        }
-        *o = sumf;
+    let row = &m.data[r * row_bytes..][..row_bytes];
+    let mut sumf = 0.0f32;
+    for (b, block) in row.chunks_exact(block_bytes).enumerate() {
+        let sumi = block_dot(block, &q[b * tq::BLOCK_WEIGHTS..][..tq::BLOCK_WEIGHTS]);
+        let d_w = tq::f16_at(block, block_bytes - 2);
+        sumf += sumi as f32 * (d_w * d_a[b]);
     }
+    sumf
 }
 
 /// `Σ w·q` over row `r` of a packed Sherry matrix, reading its groups in place.
@@ -215,13 +302,4 @@ pub fn sherry_row_dot(data: &[u8], cols: usize, r: usize, q: &[i8]) -> i32 {
         sum += if sign == 1 { -part } else { part };
     }
     sum
-}
-
-fn gemv_sherry(m: &TernaryMatrix, acts: &QuantizedActivations, out: &mut [f32]) {
-    let w_scale = m.scale().unwrap_or(0.0);
-    let q = acts.qs();
-    for (r, o) in out.iter_mut().enumerate() {
-        let sumi = sherry_row_dot(m.data, m.cols, r, q);
-        *o = sherry_epilogue(sumi, acts.act_scale(), w_scale);
-    }
 }

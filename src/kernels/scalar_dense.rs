@@ -17,6 +17,7 @@
 //! ulp of the result). Fast kernels must match the integer parts exactly.
 
 use crate::error::{Error, Result};
+use crate::model::numerics;
 use crate::quant::dense::{row_bytes, vec_dot_type};
 use crate::quant::float::{bf16_bits_to_f32, f16_bits_to_f32, f32_to_bf16_bits, f32_to_f16_bits};
 use crate::quant::q4_0::{BlockQ4_0, BLOCK_Q4_0_BYTES};
@@ -222,16 +223,7 @@ pub fn dense_gemv_converted(
     out: &mut [f32],
 ) -> Result<()> {
     let rb = row_bytes(ty, cols)?;
-    let want = vec_dot_type(ty)?;
-    if act.vec_dot_type() != Some(want) || act.cols != cols {
-        return Err(Error::invalid(format!(
-            "{ty} weights with {cols} columns need activations converted to {want} with {cols} \
-             elements, got {} with {}",
-            act.vec_dot_type()
-                .map_or("nothing".to_string(), |t| t.to_string()),
-            act.cols
-        )));
-    }
+    check_converted(ty, cols, act)?;
     let total = rb
         .checked_mul(rows)
         .ok_or_else(|| Error::invalid(format!("{rows} rows of {rb} bytes overflow")))?;
@@ -252,6 +244,22 @@ pub fn dense_gemv_converted(
     }
     for (o, row) in out.iter_mut().zip(w.chunks_exact(rb.max(1))) {
         *o = vec_dot_row(ty, row, &act.data);
+    }
+    Ok(())
+}
+
+/// Checks that `act` was converted for `ty` weights of `cols` columns: what the
+/// dispatch table's dense row dots assume.
+pub fn check_converted(ty: TensorType, cols: usize, act: &DenseActivations) -> Result<()> {
+    let want = vec_dot_type(ty)?;
+    if act.vec_dot_type() != Some(want) || act.cols != cols {
+        return Err(Error::invalid(format!(
+            "{ty} weights with {cols} columns need activations converted to {want} with {cols} \
+             elements, got {} with {}",
+            act.vec_dot_type()
+                .map_or("nothing".to_string(), |t| t.to_string()),
+            act.cols
+        )));
     }
     Ok(())
 }
@@ -330,4 +338,58 @@ fn vec_dot_row(ty: TensorType, row: &[u8], act: &Converted) -> f32 {
         }
         _ => unreachable!("dense_gemv_converted checked the activation type"),
     }
+}
+
+/// Scalar row dot of a BF16 weight row with BF16 activations (a dispatch-table entry).
+pub fn bf16_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    vec_dot_row(TensorType::BF16, row, &act.data)
+}
+
+/// Scalar row dot of a Q8_0 weight row with Q8_0 activations (a dispatch-table entry).
+pub fn q8_0_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    vec_dot_row(TensorType::Q8_0, row, &act.data)
+}
+
+/// Scalar row dot of a Q4_0 weight row with Q8_0 activations (a dispatch-table entry).
+pub fn q4_0_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    vec_dot_row(TensorType::Q4_0, row, &act.data)
+}
+
+/// Scalar row dot of a Q6_K weight row with Q8_K activations (a dispatch-table entry).
+pub fn q6_k_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
+    vec_dot_row(TensorType::Q6_K, row, &act.data)
+}
+
+/// The f32 at element `c` of a little-endian F32 row.
+#[inline]
+fn f32_at(row: &[u8], c: usize) -> f32 {
+    let b = &row[4 * c..4 * c + 4];
+    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// The f16 at element `c` of a little-endian F16 row, as f32.
+#[inline]
+fn f16_at(row: &[u8], c: usize) -> f32 {
+    f16_bits_to_f32(u16::from_le_bytes([row[2 * c], row[2 * c + 1]]))
+}
+
+/// F32 row, one token: ggml's `ggml_vec_dot_f32` order ([`numerics::dot_fused`]).
+pub fn f32_row_dot_fused(x: &[f32], row: &[u8]) -> f32 {
+    numerics::dot_fused(x, |c| f32_at(row, c))
+}
+
+/// F32 row, batches: llamafile's order ([`numerics::dot_tinyblas`]).
+pub fn f32_row_dot_tinyblas(x: &[f32], row: &[u8]) -> f32 {
+    numerics::dot_tinyblas(x, |c| f32_at(row, c))
+}
+
+/// F16 row, one token, `x` already rounded to f16 values: ggml's `ggml_vec_dot_f16`
+/// order ([`numerics::dot_exact_products`]).
+pub fn f16_row_dot_exact(x: &[f32], row: &[u8]) -> f32 {
+    numerics::dot_exact_products(x, |c| f16_at(row, c))
+}
+
+/// F16 row, batches: llamafile's order ([`numerics::dot_tinyblas`]).
+pub fn f16_row_dot_tinyblas(x: &[f32], row: &[u8]) -> f32 {
+    numerics::dot_tinyblas(x, |c| f16_at(row, c))
 }

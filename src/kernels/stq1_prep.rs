@@ -107,6 +107,49 @@ impl Stq1Activations {
     }
 }
 
+/// The dispatch table's prepare hook for STQ1_0: the row's table buffer gets the reordered
+/// quants (`cols` bytes) and then each block's `Σ q` (two i16 per block).
+pub fn prepare_stq1(cols: usize, act: &mut QuantizedActivations) {
+    let (q, lut) = act.qs_and_lut_mut();
+    assert_eq!(
+        q.len(),
+        cols,
+        "STQ1_0 activations for {cols} columns from {} quants",
+        q.len()
+    );
+    lut.clear();
+    lut.resize(cols / 2 + 2 * (cols / Q8K_BLOCK), 0);
+    let (qs, sums) = lut.split_at_mut(cols / 2);
+    let qs = super::lut::i16_bytes_mut(qs);
+    // Same bytes, as i8.
+    let qs: &mut [i8] = bytes_as_i8_mut(qs);
+    reorder_into(q, qs, sums);
+}
+
+fn bytes_as_i8_mut(b: &mut [u8]) -> &mut [i8] {
+    // SAFETY: i8 and u8 have the same size, alignment and validity; the borrow is handed on.
+    unsafe { std::slice::from_raw_parts_mut(b.as_mut_ptr() as *mut i8, b.len()) }
+}
+
+/// The view of a row prepared by [`prepare_stq1`].
+pub fn prepared_token(act: &QuantizedActivations) -> Stq1Token<'_> {
+    let cols = act.len();
+    let lut = act.lut();
+    assert_eq!(
+        lut.len(),
+        cols / 2 + 2 * (cols / Q8K_BLOCK),
+        "row not prepared for STQ1_0"
+    );
+    let b = super::lut::i16_bytes(&lut[..cols / 2]);
+    // SAFETY: i8 and u8 have the same size, alignment and validity.
+    let qs = unsafe { std::slice::from_raw_parts(b.as_ptr() as *const i8, b.len()) };
+    Stq1Token {
+        qs,
+        sums: &lut[cols / 2..],
+        d: act.block_scales(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

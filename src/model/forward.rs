@@ -29,6 +29,7 @@ use super::numerics;
 use super::rope::Rope;
 use super::weights::ModelWeights;
 use crate::error::{Error, Result};
+use crate::kernels::Workers;
 
 /// Working memory of the forward pass for batches of up to `n_batch` tokens.
 #[derive(Debug, Clone)]
@@ -121,6 +122,8 @@ pub struct ForwardModel<'a> {
     pub file: &'a [u8],
     /// RoPE tables' parameters.
     pub rope: &'a Rope,
+    /// The threads matrix products split their rows among.
+    pub workers: &'a Workers,
 }
 
 /// Runs `tokens` (at positions `cache.len()..`) through the model, appends their keys and
@@ -165,9 +168,9 @@ pub fn forward(
         rms_norm_rows(&s.x, &lw.attn_norm, c.rms_eps, &mut s.cur, n);
         {
             let mut input = LinearInput::new(&s.cur, n, e, &mut s.acts);
-            linear::matmul(&lw.wq, m.file, &mut input, &mut s.q)?;
-            linear::matmul(&lw.wk, m.file, &mut input, &mut s.k)?;
-            linear::matmul(&lw.wv, m.file, &mut input, &mut s.v)?;
+            linear::matmul(&lw.wq, m.file, &mut input, m.workers, &mut s.q)?;
+            linear::matmul(&lw.wk, m.file, &mut input, m.workers, &mut s.k)?;
+            linear::matmul(&lw.wv, m.file, &mut input, m.workers, &mut s.v)?;
         }
         for t in 0..n {
             m.rope.fill_table(start + t, &mut s.rope_table);
@@ -198,6 +201,7 @@ pub fn forward(
             &lw.wo,
             m.file,
             &mut LinearInput::new(attn_in, n, ad, &mut s.acts),
+            m.workers,
             &mut s.proj,
         )?;
 
@@ -214,8 +218,8 @@ pub fn forward(
         rms_norm_rows(&s.x, &lw.ffn_norm, c.rms_eps, &mut s.cur, rows);
         {
             let mut input = LinearInput::new(&s.cur, rows, e, &mut s.acts);
-            linear::matmul(&lw.ffn_up, m.file, &mut input, &mut s.up)?;
-            linear::matmul(&lw.ffn_gate, m.file, &mut input, &mut s.gate)?;
+            linear::matmul(&lw.ffn_up, m.file, &mut input, m.workers, &mut s.up)?;
+            linear::matmul(&lw.ffn_gate, m.file, &mut input, m.workers, &mut s.gate)?;
         }
         gate_in_place(c.activation, &mut s.gate[..rows * ff], &s.up[..rows * ff]);
         let down_in: &[f32] = match &lw.ffn_sub_norm {
@@ -229,6 +233,7 @@ pub fn forward(
             &lw.ffn_down,
             m.file,
             &mut LinearInput::new(down_in, rows, ff, &mut s.acts),
+            m.workers,
             &mut s.proj,
         )?;
         add_in_place(&mut s.x[..rows * e], &s.proj[..rows * e]);
@@ -237,7 +242,7 @@ pub fn forward(
 
     rms_norm_rows(&s.x, &w.output_norm, c.rms_eps, &mut s.cur, rows);
     let mut input = LinearInput::new(&s.cur, rows, e, &mut s.acts);
-    linear::matmul(&w.output, m.file, &mut input, logits)
+    linear::matmul(&w.output, m.file, &mut input, m.workers, logits)
 }
 
 /// `x += y`.

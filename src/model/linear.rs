@@ -15,17 +15,18 @@
 //!   bitnet.cpp's x86 build hands the product to llamafile's sgemm (F32 and F16 weights,
 //!   two or more rows, a column count that is a multiple of 16), which multiplies the f32
 //!   activations as they are. F32 and F16 sums run in ggml's order
-//!   ([`numerics::dot_fused`], [`numerics::dot_exact_products`],
-//!   [`numerics::dot_tinyblas`]): the f16 rounding of the next one-token activation
+//!   ([`super::numerics::dot_fused`], [`super::numerics::dot_exact_products`],
+//!   [`super::numerics::dot_tinyblas`]): the f16 rounding of the next one-token activation
 //!   depends on their last bit.
 
 use std::ops::Range;
 
-use super::numerics;
 use crate::error::{Error, Result};
 use crate::kernels::act::{ActivationFormat, QuantizedActivations};
-use crate::kernels::scalar::ternary_gemm;
-use crate::kernels::scalar_dense::{dense_gemv_converted, DenseActivations};
+use crate::kernels::scalar::check_operands;
+use crate::kernels::scalar_dense::{check_converted, DenseActivations};
+use crate::kernels::table::{FloatRowDotFn, PrepareFn};
+use crate::kernels::{self, Workers};
 use crate::quant::dense::{self, row_bytes, vec_dot_type};
 use crate::quant::float::{f16_bits_to_f32, f32_to_f16_bits};
 use crate::quant::ternary::TernaryMatrix;
@@ -153,7 +154,22 @@ impl ActivationScratch {
         linears: impl Iterator<Item = &'a Linear>,
     ) -> Result<ActivationScratch> {
         let mut dense: Vec<(TensorType, Vec<DenseActivations>)> = Vec::new();
-        for w in linears.filter(|w| !w.ty.is_ternary()) {
+        // Q8_K's buffers (per-256 scales and sums) also cover the per-row format.
+        let mut quant: Vec<QuantizedActivations> = (0..rows)
+            .map(|_| QuantizedActivations::with_capacity(ActivationFormat::Q8K, cols))
+            .collect();
+        let linears: Vec<&Linear> = linears.collect();
+        for w in linears.iter().filter(|w| w.ty.is_ternary()) {
+            // Let the kernels' prepare hooks size their tables for the widest row.
+            if let Some(p) = kernels::table().ternary(w.ty).and_then(|k| k.prepare) {
+                let zeros = vec![0.0f32; w.cols];
+                for q in quant.iter_mut() {
+                    q.quantize_into(ActivationFormat::for_type(w.ty)?, &zeros)?;
+                    p(w.cols, q);
+                }
+            }
+        }
+        for w in linears.into_iter().filter(|w| !w.ty.is_ternary()) {
             let vt = vec_dot_type(w.ty)?;
             let slot = match dense.iter().position(|(t, _)| *t == vt) {
                 Some(i) => i,
@@ -171,10 +187,7 @@ impl ActivationScratch {
             }
         }
         Ok(ActivationScratch {
-            // Q8_K's buffers (per-256 scales and sums) also cover the per-row format.
-            quant: (0..rows)
-                .map(|_| QuantizedActivations::with_capacity(ActivationFormat::Q8K, cols))
-                .collect(),
+            quant,
             dense,
             rounded_f16: vec![0.0; rows * cols],
             rows,
@@ -197,6 +210,8 @@ pub struct LinearInput<'a> {
     k: usize,
     scratch: &'a mut ActivationScratch,
     quantized: Option<ActivationFormat>,
+    /// The type whose prepare hook last ran on the quantized rows.
+    prepared: Option<TensorType>,
     /// Bit `i` set: `scratch.dense[i]` holds this input.
     converted: u32,
     rounded_f16: bool,
@@ -212,6 +227,7 @@ impl<'a> LinearInput<'a> {
             k,
             scratch,
             quantized: None,
+            prepared: None,
             converted: 0,
             rounded_f16: false,
         }
@@ -229,6 +245,26 @@ impl<'a> LinearInput<'a> {
                 q.quantize_into(format, &self.x[r * self.k..][..self.k])?;
             }
             self.quantized = Some(format);
+            self.prepared = None;
+        }
+        Ok(&self.scratch.quant[..self.n])
+    }
+
+    /// The rows quantized for weights of type `ty` and, when its kernel has a prepare
+    /// hook, prepared for it (each computed on first use).
+    fn prepared(
+        &mut self,
+        ty: TensorType,
+        prepare: Option<PrepareFn>,
+    ) -> Result<&[QuantizedActivations]> {
+        self.quantized(ActivationFormat::for_type(ty)?)?;
+        if let Some(p) = prepare {
+            if self.prepared != Some(ty) {
+                for q in self.scratch.quant[..self.n].iter_mut() {
+                    p(self.k, q);
+                }
+                self.prepared = Some(ty);
+            }
         }
         Ok(&self.scratch.quant[..self.n])
     }
@@ -265,8 +301,15 @@ impl<'a> LinearInput<'a> {
     }
 }
 
-/// `out[r] = w · input[r]` for every row `r` of the batch (`out` holds `n * w.rows`).
-pub fn matmul(w: &Linear, file: &[u8], input: &mut LinearInput<'_>, out: &mut [f32]) -> Result<()> {
+/// `out[r] = w · input[r]` for every row `r` of the batch (`out` holds `n * w.rows`),
+/// through the dispatch table's kernels, split by rows among `workers`' threads.
+pub fn matmul(
+    w: &Linear,
+    file: &[u8],
+    input: &mut LinearInput<'_>,
+    workers: &Workers,
+    out: &mut [f32],
+) -> Result<()> {
     if input.k != w.cols {
         return Err(Error::Internal(format!(
             "matmul with '{}': input has {} columns, the weight {}",
@@ -276,56 +319,67 @@ pub fn matmul(w: &Linear, file: &[u8], input: &mut LinearInput<'_>, out: &mut [f
     let (n, k, m) = (input.n, input.k, w.rows);
     let out = &mut out[..n * m];
     let bytes = w.bytes.get(file);
+    let table = kernels::table();
     match w.ty {
         TensorType::F32 | TensorType::F16 => {
             let f16 = w.ty == TensorType::F16;
-            let weight = |row: &[u8], c: usize| {
-                if f16 {
-                    f16_bits_to_f32(u16::from_le_bytes([row[2 * c], row[2 * c + 1]]))
-                } else {
-                    let b = &row[4 * c..4 * c + 4];
-                    f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-                }
-            };
             let rb = if f16 { 2 * k } else { 4 * k };
-            if n >= 2 && k % 16 == 0 {
-                // llamafile's sgemm: the f32 activations as they are.
-                for (x, o) in input.x.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
-                    for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
-                        *o = numerics::dot_tinyblas(x, |c| weight(row, c));
+            check_dense_bytes(w, bytes, rb)?;
+            let d = &table.dense;
+            // llamafile's sgemm multiplies batches with the f32 activations as they are;
+            // one-token F16 products see activations rounded to f16 (exact products).
+            let (dot, xs): (FloatRowDotFn, &[f32]) = match (n >= 2 && k % 16 == 0, f16) {
+                (true, true) => (d.f16_tinyblas, input.x),
+                (true, false) => (d.f32_tinyblas, input.x),
+                (false, true) => (d.f16_exact, input.rounded_f16()),
+                (false, false) => (d.f32_fused, input.x),
+            };
+            workers.for_row_chunks(m, n, out, &|rows, o| {
+                let nr = rows.len();
+                for (x, o) in xs.chunks_exact(k).zip(o.chunks_exact_mut(nr)) {
+                    for (o, r) in o.iter_mut().zip(rows.clone()) {
+                        *o = dot(x, &bytes[r * rb..][..rb]);
                     }
                 }
-            } else if f16 {
-                // ggml_vec_dot_f16 on activations rounded to f16: exact products.
-                let xs = input.rounded_f16();
-                for (x, o) in xs.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
-                    for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
-                        *o = numerics::dot_exact_products(x, |c| weight(row, c));
-                    }
-                }
-            } else {
-                for (x, o) in input.x.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
-                    for (o, row) in o.iter_mut().zip(bytes.chunks_exact(rb)) {
-                        *o = numerics::dot_fused(x, |c| weight(row, c));
-                    }
-                }
-            }
+            });
         }
         ty if DENSE_KERNEL_TYPES.contains(&ty) => {
+            let rb = row_bytes(ty, k)?;
+            check_dense_bytes(w, bytes, rb)?;
+            let dot = table.dense.converted_dot(ty).ok_or_else(|| {
+                Error::Internal(format!("no dense row dot for {ty} in the dispatch table"))
+            })?;
             let acts = input.converted(ty)?;
-            for (a, o) in acts.iter().zip(out.chunks_exact_mut(m)) {
-                dense_gemv_converted(ty, bytes, m, k, a, o)?;
+            for a in acts {
+                check_converted(ty, k, a)?;
             }
+            workers.for_row_chunks(m, n, out, &|rows, o| {
+                let nr = rows.len();
+                for (a, o) in acts.iter().zip(o.chunks_exact_mut(nr)) {
+                    for (o, r) in o.iter_mut().zip(rows.clone()) {
+                        *o = dot(&bytes[r * rb..][..rb], a);
+                    }
+                }
+            });
         }
         ty if TERNARY_KERNEL_TYPES.contains(&ty) => {
-            let acts = input.quantized(ActivationFormat::for_type(ty)?)?;
+            let kernel = table
+                .ternary(ty)
+                .ok_or_else(|| Error::Internal(format!("no {ty} kernel in the dispatch table")))?;
+            let acts = input.prepared(ty, kernel.prepare)?;
+            // Shape, size and scales were validated at load (`check_supported`);
+            // validating again would read every block scale of the matrix per product.
             let matrix = TernaryMatrix {
                 ty,
                 rows: m,
                 cols: k,
                 data: bytes,
             };
-            ternary_gemm(&matrix, acts, out)?;
+            for a in acts {
+                check_operands(&matrix, a, m)?;
+            }
+            let gemm = kernel.gemm;
+            workers.for_row_chunks(m, n, out, &|rows, o| gemm(&matrix, acts, rows, o));
         }
         other => {
             return Err(Error::unsupported(format!(
@@ -341,6 +395,19 @@ pub fn matmul(w: &Linear, file: &[u8], input: &mut LinearInput<'_>, out: &mut [f
         for row in out.chunks_exact_mut(m) {
             row.iter_mut().zip(b).for_each(|(v, &b)| *v += b);
         }
+    }
+    Ok(())
+}
+
+/// Checks that a dense weight holds `rows` rows of `rb` bytes.
+fn check_dense_bytes(w: &Linear, bytes: &[u8], rb: usize) -> Result<()> {
+    if bytes.len() != rb * w.rows {
+        return Err(Error::Internal(format!(
+            "tensor '{}': {} bytes for {} rows of {rb}",
+            w.name,
+            bytes.len(),
+            w.rows
+        )));
     }
     Ok(())
 }
@@ -399,6 +466,7 @@ mod tests {
             &w32,
             &[],
             &mut LinearInput::new(&x, 2, k, &mut scratch),
+            &Workers::single(),
             &mut a,
         )
         .unwrap();
@@ -406,6 +474,7 @@ mod tests {
             &w16,
             &[],
             &mut LinearInput::new(&x, 2, k, &mut scratch),
+            &Workers::single(),
             &mut b,
         )
         .unwrap();
@@ -419,6 +488,7 @@ mod tests {
             &w16,
             &[],
             &mut LinearInput::new(&x, 1, k, &mut scratch),
+            &Workers::single(),
             &mut c,
         )
         .unwrap();
@@ -428,6 +498,7 @@ mod tests {
             &w32,
             &[],
             &mut LinearInput::new(&xr, 1, k, &mut scratch),
+            &Workers::single(),
             &mut d,
         )
         .unwrap();
@@ -445,6 +516,7 @@ mod tests {
             &w,
             &[],
             &mut LinearInput::new(&xr, 1, k, &mut scratch),
+            &Workers::single(),
             &mut e,
         )
         .unwrap();

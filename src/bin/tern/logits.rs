@@ -64,6 +64,7 @@ pub fn run(mut args: Args) -> Result<()> {
         n_batch: tokens.len(),
         kv_type,
         logits_all: all_positions,
+        ..ContextParams::default()
     };
     let mut ctx = Context::new(model, &params)?;
     let n_vocab = ctx.n_vocab();

@@ -8,10 +8,12 @@
 
 use std::arch::aarch64::*;
 
+use crate::kernels::act::QuantizedActivations;
 use crate::kernels::lut::{
     self, BYTES_PER_ACTIVATION, MAX_TOKENS_PER_PASS, PAIR_BYTES, PLANE_HI, PLANE_LO,
 };
 use crate::quant::sherry::{CHUNK_BYTES, CHUNK_COLS, SIGNS_OFFSET};
+use crate::quant::ternary::TernaryMatrix;
 use std::ops::Range;
 
 /// Whether this CPU can run the kernels of this module.
@@ -36,6 +38,18 @@ pub fn sherry_gemm(
     lut::sherry_gemm_tables(
         data, cols, w_scale, tables, act_scales, rows, out, tile_sums,
     );
+}
+
+/// The dispatch-table entry ([`crate::kernels::table::TernaryGemmFn`]) over rows prepared by
+/// [`lut::prepare_sherry`].
+pub fn gemm_rows(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    assert!(available(), "the NEON Sherry kernel needs NEON");
+    lut::sherry_gemm_prepared(m, acts, rows, out, tile_sums);
 }
 
 fn tile_sums(tile: &[u8], cols: usize, tables: &[&[u8]], sums: &mut [[i32; 32]]) {

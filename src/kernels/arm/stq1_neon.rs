@@ -8,8 +8,11 @@
 
 use std::arch::aarch64::*;
 
+use crate::kernels::act::QuantizedActivations;
+use crate::kernels::stq1_prep::prepared_token;
 use crate::kernels::stq1_prep::Stq1Token;
 use crate::quant::stq1::{lane_values, BLOCK_BYTES, BLOCK_WEIGHTS};
+use crate::quant::ternary::TernaryMatrix;
 use crate::quant::tq::f16_at;
 use std::ops::Range;
 
@@ -100,6 +103,24 @@ pub fn stq1_gemm<'a>(
         }
         t0 += nt;
     }
+}
+
+/// The dispatch-table entry ([`crate::kernels::table::TernaryGemmFn`]) over rows prepared by
+/// [`prepare_stq1`](crate::kernels::stq1_prep::prepare_stq1).
+pub fn gemm_rows(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    stq1_gemm(
+        m.data,
+        m.cols,
+        acts.len(),
+        &|t| prepared_token(&acts[t]),
+        rows,
+        out,
+    );
 }
 
 #[target_feature(enable = "neon")]

@@ -11,8 +11,11 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use crate::kernels::act::QuantizedActivations;
+use crate::kernels::stq1_prep::prepared_token;
 use crate::kernels::stq1_prep::{block_sum, Stq1Token};
 use crate::quant::stq1::{lane_values, BLOCK_BYTES, BLOCK_WEIGHTS};
+use crate::quant::ternary::TernaryMatrix;
 use crate::quant::tq::f16_at;
 use std::ops::Range;
 
@@ -106,6 +109,24 @@ pub fn stq1_gemm<'a>(
         }
         t0 += nt;
     }
+}
+
+/// The dispatch-table entry ([`crate::kernels::table::TernaryGemmFn`]) over rows prepared by
+/// [`prepare_stq1`](crate::kernels::stq1_prep::prepare_stq1).
+pub fn gemm_rows(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    stq1_gemm(
+        m.data,
+        m.cols,
+        acts.len(),
+        &|t| prepared_token(&acts[t]),
+        rows,
+        out,
+    );
 }
 
 #[inline(always)]
