@@ -10,8 +10,10 @@
 //! - [`kernels`]: CPU feature detection and compute kernels;
 //! - [`model`]: hyper-parameters and the forward pass;
 //! - [`context`]: a model plus one sequence's KV cache: eval and logits;
+//! - [`bench`]: benchmark records (llama-bench formats), energy, memory, charts;
 //! - [`ffi`]: the C ABI and nothing else.
 
+pub mod bench;
 pub mod context;
 pub mod error;
 pub mod ffi;

@@ -165,6 +165,9 @@ impl GgufWriter {
     }
 }
 
+/// Where [`TensorDataWriter::write_tensor_streamed`]'s producer hands its pieces.
+pub type PieceSink<'a> = dyn FnMut(&[u8]) -> Result<()> + 'a;
+
 /// Streams tensor data after the header, in the directory's order, with padding.
 pub struct TensorDataWriter<W: Write> {
     sink: W,
@@ -201,6 +204,45 @@ impl<W: Write> TensorDataWriter<W> {
         debug_assert_eq!(self.written, t.offset);
         for p in parts {
             self.sink.write_all(p)?;
+        }
+        let end = t.offset + t.nbytes;
+        let padded = align_up(end, self.align).expect("checked when planned");
+        self.sink.write_all(&vec![0u8; (padded - end) as usize])?;
+        self.written = padded;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Writes the next tensor's data as `produce` hands it over, piece by piece (so a
+    /// tensor larger than memory can be streamed); the pieces must add up to its size.
+    pub fn write_tensor_streamed(
+        &mut self,
+        produce: &mut dyn FnMut(&mut PieceSink<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let t = self
+            .tensors
+            .get(self.next)
+            .ok_or_else(|| Error::invalid("more tensor data than tensors announced"))?
+            .clone();
+        debug_assert_eq!(self.written, t.offset);
+        let mut len = 0u64;
+        let sink = &mut self.sink;
+        produce(&mut |piece: &[u8]| {
+            len += piece.len() as u64;
+            if len > t.nbytes {
+                return Err(Error::invalid(format!(
+                    "tensor '{}' needs {} bytes, got more",
+                    t.name, t.nbytes
+                )));
+            }
+            sink.write_all(piece)?;
+            Ok(())
+        })?;
+        if len != t.nbytes {
+            return Err(Error::invalid(format!(
+                "tensor '{}' ({} {:?}) needs {} bytes, got {len}",
+                t.name, t.ty, t.dims, t.nbytes
+            )));
         }
         let end = t.offset + t.nbytes;
         let padded = align_up(end, self.align).expect("checked when planned");

@@ -12,6 +12,8 @@ pub mod norm;
 pub mod numerics;
 pub mod rope;
 pub mod synth;
+pub mod synth_file;
+pub mod synth_vocab;
 pub mod weights;
 
 use std::path::Path;

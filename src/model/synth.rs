@@ -44,6 +44,9 @@ pub struct SynthSpec {
     pub sparse_3_4: bool,
     /// Seed of the weights.
     pub seed: u64,
+    /// Write a small byte-level BPE vocabulary (see [`super::synth_vocab`]) into the
+    /// tokenizer metadata, padded to `n_vocab` with reserved control tokens.
+    pub with_vocab: bool,
 }
 
 impl SynthSpec {
@@ -66,6 +69,7 @@ impl SynthSpec {
             tied_output: arch != Architecture::Llama,
             sparse_3_4: false,
             seed: 1,
+            with_vocab: false,
         }
     }
 }
@@ -210,11 +214,40 @@ fn dense_bytes(ty: TensorType, values: &[f32], row_len: usize) -> Result<Vec<u8>
     Ok(out)
 }
 
-fn float_bytes(ty: TensorType, values: &[f32]) -> Result<Vec<u8>> {
-    dense_bytes(ty, values, values.len())
+/// Where the values of one planned tensor come from.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    /// `mean + std * N(0, 1)` from the RNG stream named after the tensor.
+    Normal { mean: f32, std: f32 },
+    /// Ternary values times a per-tensor scale (both from the tensor's stream).
+    Ternary,
 }
 
-fn build(s: &SynthSpec) -> Result<SynthModel> {
+/// One tensor of a synthetic model before its bytes exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedSynthTensor {
+    /// Name (also the name of its RNG stream).
+    pub name: String,
+    /// ggml shape: `[cols]` or `[cols, rows]`.
+    pub dims: Vec<u64>,
+    /// Storage type.
+    pub ty: TensorType,
+    /// Name of its RNG stream.
+    stream: String,
+    source: Source,
+}
+
+impl PlannedSynthTensor {
+    fn rows_cols(&self) -> (usize, usize) {
+        let cols = self.dims[0] as usize;
+        let rows = self.dims.get(1).map_or(1, |&r| r as usize);
+        (rows, cols)
+    }
+}
+
+/// The metadata of the model `s` describes (hyperparameters and, with `with_vocab`, the
+/// tokenizer), after checking that the shape is consistent.
+pub fn synth_metadata(s: &SynthSpec) -> Result<Vec<(String, Value)>> {
     if s.n_head == 0 || s.n_head_kv == 0 || s.n_embd % s.n_head != 0 || s.n_head % s.n_head_kv != 0
     {
         return Err(Error::invalid(format!(
@@ -224,7 +257,6 @@ fn build(s: &SynthSpec) -> Result<SynthModel> {
     }
     let arch = s.arch.name();
     let head_dim = s.n_embd / s.n_head;
-    let kv_dim = head_dim * s.n_head_kv;
     let mut m = SynthModel {
         metadata: Vec::new(),
         tensors: Vec::new(),
@@ -251,70 +283,91 @@ fn build(s: &SynthSpec) -> Result<SynthModel> {
         &format!("{arch}.rope.freq_base"),
         Value::F32(s.rope_freq_base),
     );
-
-    let push_float = |m: &mut SynthModel,
-                      name: &str,
-                      dims: Vec<u64>,
-                      ty: TensorType,
-                      values: Vec<f32>|
-     -> Result<()> {
-        let bytes = dense_bytes(ty, &values, dims[0] as usize)?;
-        m.tensors.push(SynthTensor {
-            name: name.to_string(),
-            dims,
-            ty,
-            bytes,
-        });
-        Ok(())
-    };
-    let normal = |stream: &str, n: usize, mean: f32, std: f32| -> Vec<f32> {
-        let mut rng = Rng::new(s.seed, stream);
-        (0..n).map(|_| mean + std * rng.normal()).collect()
-    };
-    let embd = normal("token_embd", s.n_vocab * s.n_embd, 0.0, 0.05);
-    push_float(
-        &mut m,
-        "token_embd.weight",
-        vec![s.n_embd as u64, s.n_vocab as u64],
-        s.embd_type,
-        embd,
-    )?;
-    push_float(
-        &mut m,
-        "output_norm.weight",
-        vec![s.n_embd as u64],
-        TensorType::F32,
-        normal("output_norm", s.n_embd, 1.0, 0.1),
-    )?;
-    if !s.tied_output {
-        let head = normal("output", s.n_vocab * s.n_embd, 0.0, 0.05);
-        push_float(
-            &mut m,
-            "output.weight",
-            vec![s.n_embd as u64, s.n_vocab as u64],
-            s.head_type,
-            head,
-        )?;
+    if s.with_vocab {
+        for (k, v) in super::synth_vocab::vocab_metadata(s.n_vocab)? {
+            m.set(&k, v);
+        }
     }
+    Ok(m.metadata)
+}
 
+/// The tensors of the model `s` describes, in file order, without their bytes.
+pub fn plan_tensors(s: &SynthSpec) -> Vec<PlannedSynthTensor> {
+    let head_dim = s.n_embd / s.n_head.max(1);
+    let kv_dim = head_dim * s.n_head_kv;
+    let mut out = Vec::new();
+    let mut push = |name: String, dims: Vec<usize>, ty: TensorType, source: Source| {
+        // The streams of the first three tensors keep their historical names.
+        let stream = match name.as_str() {
+            "token_embd.weight" => "token_embd".to_string(),
+            "output_norm.weight" => "output_norm".to_string(),
+            "output.weight" => "output".to_string(),
+            _ => name.clone(),
+        };
+        out.push(PlannedSynthTensor {
+            name,
+            stream,
+            dims: dims.into_iter().map(|d| d as u64).collect(),
+            ty,
+            source,
+        })
+    };
+    let weights = Source::Normal {
+        mean: 0.0,
+        std: 0.05,
+    };
+    let norm = Source::Normal {
+        mean: 1.0,
+        std: 0.1,
+    };
+    push(
+        "token_embd.weight".into(),
+        vec![s.n_embd, s.n_vocab],
+        s.embd_type,
+        weights.clone(),
+    );
+    push(
+        "output_norm.weight".into(),
+        vec![s.n_embd],
+        TensorType::F32,
+        norm.clone(),
+    );
+    if !s.tied_output {
+        push(
+            "output.weight".into(),
+            vec![s.n_embd, s.n_vocab],
+            s.head_type,
+            weights,
+        );
+    }
     let sub_norms = s.arch.has_sub_norms();
     for l in 0..s.n_layer {
         let p = |x: &str| format!("blk.{l}.{x}");
-        let norm = |m: &mut SynthModel, name: &str, n: usize| -> Result<()> {
-            let v = normal(&p(name), n, 1.0, 0.1);
-            m.tensors.push(SynthTensor {
-                name: p(name),
-                dims: vec![n as u64],
-                ty: TensorType::F32,
-                bytes: float_bytes(TensorType::F32, &v)?,
-            });
-            Ok(())
-        };
-        norm(&mut m, "attn_norm.weight", s.n_embd)?;
-        norm(&mut m, "ffn_norm.weight", s.n_embd)?;
+        push(
+            p("attn_norm.weight"),
+            vec![s.n_embd],
+            TensorType::F32,
+            norm.clone(),
+        );
+        push(
+            p("ffn_norm.weight"),
+            vec![s.n_embd],
+            TensorType::F32,
+            norm.clone(),
+        );
         if sub_norms {
-            norm(&mut m, "attn_sub_norm.weight", s.n_embd)?;
-            norm(&mut m, "ffn_sub_norm.weight", s.n_ff)?;
+            push(
+                p("attn_sub_norm.weight"),
+                vec![s.n_embd],
+                TensorType::F32,
+                norm.clone(),
+            );
+            push(
+                p("ffn_sub_norm.weight"),
+                vec![s.n_ff],
+                TensorType::F32,
+                norm.clone(),
+            );
         }
         for (name, cols, rows) in [
             ("attn_q.weight", s.n_embd, s.n_embd),
@@ -325,26 +378,70 @@ fn build(s: &SynthSpec) -> Result<SynthModel> {
             ("ffn_up.weight", s.n_embd, s.n_ff),
             ("ffn_down.weight", s.n_ff, s.n_embd),
         ] {
-            let mut rng = Rng::new(s.seed, &p(name));
+            push(p(name), vec![cols, rows], s.weight_type, Source::Ternary);
+        }
+    }
+    out
+}
+
+/// Produces the bytes of one planned tensor, handing them to `sink` in pieces of whole
+/// rows (dense tensors are generated about `chunk_values` values at a time, so memory
+/// stays bounded whatever the tensor's size; ternary tensors are produced whole).
+pub fn generate_tensor(
+    s: &SynthSpec,
+    t: &PlannedSynthTensor,
+    chunk_values: usize,
+    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let (rows, cols) = t.rows_cols();
+    let mut rng = Rng::new(s.seed, &t.stream);
+    match t.source {
+        Source::Normal { mean, std } => {
+            let rows_per_chunk = (chunk_values / cols).max(1);
+            let mut values = Vec::with_capacity(rows_per_chunk.min(rows) * cols);
+            let mut done = 0;
+            while done < rows {
+                let n = rows_per_chunk.min(rows - done);
+                values.clear();
+                values.extend((0..n * cols).map(|_| mean + std * rng.normal()));
+                sink(&dense_bytes(t.ty, &values, cols)?)?;
+                done += n;
+            }
+            Ok(())
+        }
+        Source::Ternary => {
             let values = ternary_values(&mut rng, rows, cols, s.sparse_3_4);
             // An absmean-like scale for N(0, 0.02) weights, a little different per tensor.
             let scale = 0.016 * (1.0 + 0.25 * rng.uniform() as f32);
-            let bytes = if s.weight_type.is_ternary() {
+            let bytes = if t.ty.is_ternary() {
                 let w = TernaryWeights::new(rows, cols, values, WeightScale::PerTensor(scale))?;
-                pack_ternary(s.weight_type, &w).map_err(|e| e.context(p(name)))?
+                pack_ternary(t.ty, &w).map_err(|e| e.context(t.name.clone()))?
             } else {
-                let f: Vec<f32> = values.iter().map(|&t| f32::from(t) * scale).collect();
-                dense_bytes(s.weight_type, &f, cols)?
+                let f: Vec<f32> = values.iter().map(|&v| f32::from(v) * scale).collect();
+                dense_bytes(t.ty, &f, cols)?
             };
-            m.tensors.push(SynthTensor {
-                name: p(name),
-                dims: vec![cols as u64, rows as u64],
-                ty: s.weight_type,
-                bytes,
-            });
+            sink(&bytes)
         }
     }
-    Ok(m)
+}
+
+fn build(s: &SynthSpec) -> Result<SynthModel> {
+    let metadata = synth_metadata(s)?;
+    let mut tensors = Vec::new();
+    for t in plan_tensors(s) {
+        let mut bytes = Vec::new();
+        generate_tensor(s, &t, usize::MAX, &mut |b| {
+            bytes.extend_from_slice(b);
+            Ok(())
+        })?;
+        tensors.push(SynthTensor {
+            name: t.name,
+            dims: t.dims,
+            ty: t.ty,
+            bytes,
+        });
+    }
+    Ok(SynthModel { metadata, tensors })
 }
 
 #[cfg(test)]

@@ -1,10 +1,16 @@
 //! `tern`: the command-line tool. Each subcommand lives in its own file.
 
 mod args;
+mod bench;
+mod bench_run;
+mod compare;
+mod compare_logits;
+mod compare_run;
 mod inspect;
 mod latent;
 mod logits;
 mod quantize;
+mod synth;
 mod tokenize;
 
 use args::Args;
@@ -16,10 +22,14 @@ tern: run 1-bit / ternary LLMs on CPUs
 usage: tern <command> [options]
 
 commands:
+  bench [-m FILE] [-p N] [-n N] [-t N,..]  llama-bench-style speed table (+ RSS, energy);
+                                          without -m: a cached synthetic 2B4T I2_S model
+  compare --bitnet-cpp DIR -m FILE        bitnet.cpp vs tern side by side (table, JSON, SVG)
   inspect FILE [--json] [--full-arrays]   describe a GGUF file: metadata, tensors, sizes
   inspect --system                        CPU features found and kernels chosen
   logits -m FILE --tokens IDS [...]       run token ids through a model, write logits
   quantize IN OUT --type TYPE [--head T]  convert ternary weights between types
+  synth OUT [--shape S] [--type T]        write a random-weight model of a real shape
   tokenize -m FILE [--json] [--pieces] TEXT   the token ids of TEXT
   version                                 print the version
 
@@ -34,9 +44,12 @@ fn main() -> ExitCode {
     let command = argv.remove(0);
     let args = Args::new(argv);
     let result = match command.as_str() {
+        "bench" => bench::run(args),
+        "compare" => compare::run(args),
         "inspect" => inspect::run(args),
         "logits" => logits::run(args),
         "quantize" => quantize::run(args),
+        "synth" => synth::run(args),
         "tokenize" => tokenize::run(args),
         "version" | "--version" | "-V" => {
             println!("tern {}", tern::VERSION);
