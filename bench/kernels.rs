@@ -67,7 +67,17 @@ fn random_tensor(rng: &mut Rng, ty: TensorType, rows: usize, cols: usize) -> Vec
             b[at..].fill(0);
             b[at..at + 4].copy_from_slice(&0.5f32.to_le_bytes());
         }
-        TensorType::TQ1_0 | TensorType::TQ2_0 | TensorType::Q6_K | TensorType::Q8_0 => {
+        TensorType::Sherry => {
+            // Any index nibble and sign bit is a valid 3:4 group; the tail holds the scale.
+            let at = rows * cols * 5 / 32;
+            b[at..].fill(0);
+            b[at..at + 4].copy_from_slice(&0.5f32.to_le_bytes());
+        }
+        TensorType::TQ1_0
+        | TensorType::TQ2_0
+        | TensorType::STQ1_0
+        | TensorType::Q6_K
+        | TensorType::Q8_0 => {
             let bs = ty.info().type_size as usize;
             // The f16 scale is last in TQ1_0/TQ2_0/Q6_K blocks and first in Q8_0.
             let at = if ty == TensorType::Q8_0 { 0 } else { bs - 2 };
@@ -192,7 +202,13 @@ fn main() {
     println!("ternary GEMV, one token, weights from memory: GB/s of weight bytes (% of the read bandwidth at that thread count)");
     println!("| type | shape | path | 1 thread | 2 threads |");
     println!("|---|---|---|---|---|");
-    for ty in [TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0] {
+    for ty in [
+        TensorType::I2_S,
+        TensorType::TQ2_0,
+        TensorType::TQ1_0,
+        TensorType::Sherry,
+        TensorType::STQ1_0,
+    ] {
         for &(label, rows, cols) in SHAPES {
             let copies = cold_copies(&mut rng, ty, rows, cols);
             let mats: Vec<TernaryMatrix> = copies
@@ -285,7 +301,13 @@ fn main() {
     println!("| type | shape | path | 1 thread | 2 threads |");
     println!("|---|---|---|---|---|");
     let n = 128;
-    for ty in [TensorType::I2_S, TensorType::TQ2_0, TensorType::TQ1_0] {
+    for ty in [
+        TensorType::I2_S,
+        TensorType::TQ2_0,
+        TensorType::TQ1_0,
+        TensorType::Sherry,
+        TensorType::STQ1_0,
+    ] {
         for &(label, rows, cols) in &SHAPES[2..4] {
             let data = random_tensor(&mut rng, ty, rows, cols);
             let m = TernaryMatrix::new(ty, &[cols as u64, rows as u64], &data).unwrap();

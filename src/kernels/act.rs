@@ -269,6 +269,12 @@ impl QuantizedActivations {
         &mut self.lut
     }
 
+    /// The quants and the table buffer together, for a prepare hook that builds the one
+    /// from the other.
+    pub fn qs_and_lut_mut(&mut self) -> (&[i8], &mut Vec<i16>) {
+        (&self.qs, &mut self.lut)
+    }
+
     /// The values the quants stand for, in f64 (I8PerRow: q / scale; Q8K: d * q). For tests
     /// and error measurements.
     pub fn dequantize_f64(&self) -> Vec<f64> {

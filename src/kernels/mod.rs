@@ -6,15 +6,19 @@
 //! - `x86/`, `arm/`: the SIMD kernels.
 //! - [`simd`]: the front of the SIMD attention, element-wise and activation kernels
 //!   (their scalar twins live with their callers in `model/` and [`act`]).
+//! - [`lut`]: Sherry's lookup tables and tile driver; [`stq1_prep`]: STQ1_0's reordered
+//!   activations (both shared by the x86 and arm kernels).
 //! - [`parallel`]: the per-context thread pool and the row split of a product.
 
 pub mod act;
 pub mod arm;
 pub mod dispatch;
+pub mod lut;
 pub mod parallel;
 pub mod scalar;
 pub mod scalar_dense;
 pub mod simd;
+pub mod stq1_prep;
 pub mod table;
 pub mod x86;
 

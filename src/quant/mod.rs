@@ -9,6 +9,7 @@ pub mod q8_0;
 pub mod types;
 
 pub use types::{SizeRule, TensorType, TypeClass, TypeInfo, SHERRY_TYPE_ID, TYPES};
+pub mod checkpoint;
 pub mod i2s;
 pub mod sherry;
 pub mod stq1;

@@ -9,6 +9,7 @@ mod compare_run;
 mod eval;
 mod generate;
 mod inspect;
+mod latent;
 mod logits;
 mod perplexity;
 mod quantize;

@@ -13,6 +13,7 @@ use tern::quant::{dense, TensorType};
 use tern::{Error, Result};
 
 use crate::args::Args;
+use crate::latent::LatentSource;
 
 const HELP: &str = "\
 usage: tern quantize IN.gguf OUT.gguf --type TYPE [--head TYPE] [--dry-run]
@@ -27,7 +28,15 @@ relative error of the layer output on random activations are printed.
 
   --type TYPE   target type of the ternary weights
   --head TYPE   also convert token_embd.weight / output.weight (F32, F16, BF16, Q8_0, Q4_0, Q6_K)
-  --dry-run     print what would change, write nothing (OUT may be omitted)";
+  --dry-run     print what would change, write nothing (OUT may be omitted)
+  --latent CKPT.safetensors
+                with --type SHERRY: take every projection from the latent weights of a
+                Sherry training checkpoint (Hugging Face names), ternarized with the training
+                code's 3:4 mask; IN gives everything else. Arenas residual tensors in the
+                checkpoint are dropped (and listed)
+  --scale-group N
+                with --latent: report how far the training code's per-N scale groups are
+                from SHERRY's one scale per tensor (default 128, the published script's)";
 
 /// The projection matrices of BitNet / llama blocks.
 const PROJECTIONS: [&str; 7] = [
@@ -62,6 +71,13 @@ pub fn run(mut args: Args) -> Result<()> {
         )));
     }
     let head = parse_type(args.value(&["--head"])?, "--head")?;
+    let latent_path = args.value(&["--latent"])?;
+    let scale_group: usize = args.parsed(&["--scale-group"])?.unwrap_or(128);
+    if latent_path.is_some() && target != TensorType::Sherry {
+        return Err(Error::invalid(
+            "--latent needs --type SHERRY (the training mask groups consecutive weights)",
+        ));
+    }
     if let Some(h) = head {
         if !dense::is_dense(h) || h == TensorType::Q8_K {
             return Err(Error::invalid(format!(
@@ -76,6 +92,10 @@ pub fn run(mut args: Args) -> Result<()> {
         _ => return Err(Error::invalid(format!("expected IN and OUT\n\n{HELP}"))),
     };
     let file = GgufFile::open(&input)?;
+    let mut latent = match &latent_path {
+        Some(p) => Some(LatentSource::open(p, &file, Some(scale_group))?),
+        None => None,
+    };
     let plan: Vec<(usize, Action)> = file
         .tensors()
         .iter()
@@ -135,7 +155,11 @@ pub fn run(mut args: Args) -> Result<()> {
             Action::Copy => data.to_vec(),
             Action::Head(ty) => convert_head(t, data, ty)?,
             Action::Ternary(ty) => {
-                let (bytes, note) = convert_ternary(t, data, ty).map_err(|e| e.context(&t.name))?;
+                let (bytes, note) = match latent.as_mut() {
+                    Some(l) => l.convert(t),
+                    None => convert_ternary(t, data, ty),
+                }
+                .map_err(|e| e.context(&t.name))?;
                 if progress {
                     eprint!("\r");
                 }
@@ -157,6 +181,11 @@ pub fn run(mut args: Args) -> Result<()> {
     }
     if progress {
         eprintln!();
+    }
+    if let Some(l) = &latent {
+        for line in l.leftovers() {
+            println!("{line}");
+        }
     }
     if let Some(s) = sink {
         s.finish()?.flush()?;

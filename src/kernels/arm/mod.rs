@@ -8,6 +8,10 @@ use super::table::KernelTable;
 pub mod dense_neon;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+#[cfg(target_arch = "aarch64")]
+pub mod sherry_neon;
+#[cfg(target_arch = "aarch64")]
+pub mod stq1_neon;
 
 /// Puts the aarch64 kernels of path `isa` (Neon or Dotprod) into `t` (the caller has
 /// checked that the CPU runs it).
@@ -32,6 +36,17 @@ pub fn install(t: &mut KernelTable, isa: Isa) {
             t.tq2_0 = k(neon::tq2_neon, tq_prep, "neon-smlal");
             t.tq1_0 = k(neon::tq1_neon, tq_prep, "neon-smlal");
         }
+        // The Sherry and STQ1_0 kernels use plain NEON on both paths.
+        t.sherry = k(
+            sherry_neon::gemm_rows,
+            Some(super::lut::prepare_sherry as super::table::PrepareFn),
+            "neon-tbl-lut",
+        );
+        t.stq1_0 = k(
+            stq1_neon::gemm_rows,
+            Some(super::stq1_prep::prepare_stq1 as super::table::PrepareFn),
+            "neon-tbl-smull",
+        );
     }
     #[cfg(not(target_arch = "aarch64"))]
     let _ = (t, isa);

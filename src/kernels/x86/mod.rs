@@ -20,6 +20,10 @@ pub mod elementwise_avx2;
 mod avx2_i2s;
 #[cfg(target_arch = "x86_64")]
 mod avx2_tq;
+#[cfg(target_arch = "x86_64")]
+pub mod sherry_avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod stq1_avx2;
 
 /// Puts the x86 kernels into `t` (the caller has checked that the CPU runs AVX2, FMA and
 /// F16C).
@@ -42,6 +46,16 @@ pub fn install(t: &mut KernelTable) {
             name: "avx2-maddubs",
         };
         t.dense = dense_avx2::table_entries();
+        t.sherry = TernaryKernel {
+            gemm: sherry_avx2::gemm_rows,
+            prepare: Some(super::lut::prepare_sherry),
+            name: "avx2-vpshufb-lut",
+        };
+        t.stq1_0 = TernaryKernel {
+            gemm: stq1_avx2::gemm_rows,
+            prepare: Some(super::stq1_prep::prepare_stq1),
+            name: "avx2-vpshufb-maddubs",
+        };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = t;
