@@ -59,7 +59,12 @@ fn target_triple() -> String {
 /// Compiles one example into an executable linked with the shared library; returns its
 /// path. Warnings are errors, as in the CMake build.
 fn compile(source: &str) -> PathBuf {
-    let src = root().join("c_examples").join(source);
+    compile_file(&root().join("c_examples").join(source))
+}
+
+/// Compiles a C or C++ file (by its extension) as [`compile`] does.
+fn compile_file(src: &Path) -> PathBuf {
+    let source = src.file_name().unwrap().to_str().unwrap();
     let cpp = source.ends_with(".cpp");
     let triple = target_triple();
     let mut build = cc::Build::new();
@@ -84,7 +89,7 @@ fn compile(source: &str) -> PathBuf {
     }
     cmd.arg("-I")
         .arg(root().join("include"))
-        .arg(&src)
+        .arg(src)
         .arg("-o")
         .arg(&exe)
         .arg(format!("-L{}", lib_dir.display()))
@@ -380,4 +385,29 @@ fn the_module_map_builds_as_a_clang_module() {
         "clang -fmodules rejected the module:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The C program in README.md's "Using it from C" compiles without warnings and runs.
+#[test]
+fn the_readme_c_example_compiles_and_runs() {
+    let Some(model) = reference_model() else {
+        return;
+    };
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Using it from C")
+        .nth(1)
+        .expect("README has a 'Using it from C' section");
+    let code = section
+        .split("```c\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section has a ```c block");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("readme_example.c");
+    std::fs::write(&src, code).unwrap();
+    let exe = compile_file(&src);
+    let out = run(Command::new(exe).arg(&model), None);
+    assert!(!out.stdout.is_empty(), "the README example printed nothing");
 }
