@@ -251,13 +251,10 @@ impl Context {
     /// Appends `tokens` to the sequence (a prompt when several, a decoding step when one)
     /// and computes logits: for every token if the context was created with `logits_all`,
     /// else for the last. A batch that would overflow the context is refused and leaves
-    /// the KV cache as it was; so does any invalid token id, and so does an evaluation
-    /// the abort callback stops. After any failure there are no logits until the next
-    /// successful evaluation (as the C API documents).
+    /// the context as it was; so does any invalid token id, and so does an evaluation the
+    /// abort callback stops.
     pub fn eval(&mut self, tokens: &[u32]) -> Result<()> {
         let started = Instant::now();
-        self.n_outputs = 0;
-        self.last_batch_len = 0;
         let n = tokens.len();
         if n == 0 {
             return Err(Error::invalid("eval needs at least one token"));

@@ -80,10 +80,8 @@ fn eval_past_n_ctx_leaves_the_cache_intact() {
     full.eval(&[10, 11]).unwrap();
     let after_refusals = full.last_logits().unwrap().to_vec();
     assert!(matches!(full.eval(&[12]), Err(Error::ContextFull(_))));
-    assert!(
-        full.last_logits().is_none(),
-        "no logits after a failed eval"
-    );
+    // Refused before evaluating: the previous logits stay.
+    assert_eq!(full.last_logits().unwrap(), &after_refusals[..]);
     assert_eq!(full.n_past(), 6);
     // A context that never saw the refused batches computes the same logits, bit for bit.
     let mut clean = Context::new(model, &ctx_params(6, 4)).unwrap();
