@@ -9,11 +9,12 @@
 //! function's name. Out-pointers are NULLed / set to -1 on failure where documented.
 
 use std::collections::BTreeSet;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut};
 use std::sync::OnceLock;
 
+use tern::ffi::context::*;
 use tern::ffi::model::*;
 use tern::ffi::sampling::*;
 use tern::ffi::tern_status::{self, *};
@@ -368,7 +369,7 @@ fn cases() -> Vec<(&'static str, Case)> {
                     ..d()
                 },
                 tern_sampler_params {
-                    penalty_last_n: -1,
+                    penalty_last_n: -2,
                     ..d()
                 },
                 tern_sampler_params {
@@ -881,6 +882,282 @@ fn cases() -> Vec<(&'static str, Case)> {
             assert_eq!(tern_token_get_attr(f.no_tokenizer as *const _, 1), -1);
             assert_eq!(tern_token_get_attr(f.model(), 1), 8);
         }),
+        ("tern_context_default_params", |_| {
+            let p = tern_context_default_params();
+            assert!(p.n_ctx == 0 && p.kv_type == TERN_KV_F16 && p.abort_callback.is_none());
+        }),
+        ("tern_context_new", |f| {
+            let name = "tern_context_new";
+            let mut out = std::ptr::dangling_mut::<tern_context>();
+            status(
+                name,
+                tern_context_new(null(), null(), &mut out),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            assert!(out.is_null());
+            status(
+                name,
+                tern_context_new(f.model(), null(), null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            status(
+                name,
+                tern_context_new(f.vocab_only as *const _, null(), &mut out),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            let d = tern_context_default_params;
+            for (p, want) in [
+                // Far more KV cache than this machine has: refused, not an abort.
+                (
+                    tern_context_params {
+                        n_ctx: u32::MAX,
+                        ..d()
+                    },
+                    TERN_ERR_OUT_OF_MEMORY,
+                ),
+                (
+                    tern_context_params {
+                        n_ctx: 1 << 30,
+                        n_batch: 1 << 30,
+                        logits_all: true,
+                        ..d()
+                    },
+                    TERN_ERR_OUT_OF_MEMORY,
+                ),
+                (
+                    tern_context_params { kv_type: 7, ..d() },
+                    TERN_ERR_INVALID_ARGUMENT,
+                ),
+                (
+                    tern_context_params { kv_type: -1, ..d() },
+                    TERN_ERR_INVALID_ARGUMENT,
+                ),
+                (
+                    tern_context_params {
+                        n_threads: -1,
+                        ..d()
+                    },
+                    TERN_ERR_INVALID_ARGUMENT,
+                ),
+                (
+                    tern_context_params {
+                        n_threads_batch: i32::MIN,
+                        ..d()
+                    },
+                    TERN_ERR_INVALID_ARGUMENT,
+                ),
+            ] {
+                out = std::ptr::dangling_mut::<tern_context>();
+                status(name, tern_context_new(f.model(), &p, &mut out), want);
+                assert!(out.is_null());
+            }
+            // The model's trained length of 1024 positions, then a batch larger than n_ctx.
+            for p in [
+                d(),
+                tern_context_params {
+                    n_ctx: 4,
+                    n_batch: u32::MAX,
+                    ..d()
+                },
+            ] {
+                status(name, tern_context_new(f.model(), &p, &mut out), TERN_OK);
+                tern_context_free(out);
+            }
+        }),
+        ("tern_context_free", |_| tern_context_free(null_mut())),
+        ("tern_context_memory_bytes", |f| {
+            assert_eq!(tern_context_memory_bytes(null_mut()), 0);
+            failed("tern_context_memory_bytes", false);
+            with_context(f, 8, |c| assert!(tern_context_memory_bytes(c) > 0));
+        }),
+        ("tern_n_ctx", |f| ctx_getter("tern_n_ctx", tern_n_ctx, f, 8)),
+        ("tern_n_batch", |f| {
+            ctx_getter("tern_n_batch", tern_n_batch, f, 4)
+        }),
+        ("tern_n_past", |f| {
+            ctx_getter("tern_n_past", tern_n_past, f, 0)
+        }),
+        ("tern_n_threads", |f| {
+            ctx_getter("tern_n_threads", tern_n_threads, f, 1)
+        }),
+        ("tern_n_threads_batch", |f| {
+            ctx_getter("tern_n_threads_batch", tern_n_threads_batch, f, 1)
+        }),
+        ("tern_n_outputs", |f| {
+            ctx_getter("tern_n_outputs", tern_n_outputs, f, 0)
+        }),
+        ("tern_eval", |f| {
+            let name = "tern_eval";
+            let toks = [1, 3, 4, 5, 6];
+            status(
+                name,
+                tern_eval(null_mut(), toks.as_ptr(), 1),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            with_context(f, 8, |c| {
+                status(name, tern_eval(c, null(), 1), TERN_ERR_INVALID_ARGUMENT);
+                for n in [0, -1, i32::MIN, 5, i32::MAX] {
+                    status(
+                        name,
+                        tern_eval(c, toks.as_ptr(), n),
+                        TERN_ERR_INVALID_ARGUMENT,
+                    );
+                }
+                for bad in [[-1, 3], [3, 512], [i32::MAX, 0], [i32::MIN, 0]] {
+                    status(
+                        name,
+                        tern_eval(c, bad.as_ptr(), 2),
+                        TERN_ERR_INVALID_ARGUMENT,
+                    );
+                }
+                assert_eq!(tern_n_past(c), 0);
+                status(name, tern_eval(c, toks.as_ptr(), 4), TERN_OK);
+                status(name, tern_eval(c, toks.as_ptr(), 3), TERN_OK);
+                // 7 of 8 positions used: two more do not fit, and change nothing.
+                status(name, tern_eval(c, toks.as_ptr(), 2), TERN_ERR_CONTEXT_FULL);
+                assert_eq!(tern_n_past(c), 7);
+                // Refused before evaluating: the previous logits stay (as the C
+                // example bad_args.c expects).
+                assert!(!tern_get_logits(c).is_null());
+                status(name, tern_eval(c, toks.as_ptr(), 1), TERN_OK);
+                status(name, tern_eval(c, toks.as_ptr(), 1), TERN_ERR_CONTEXT_FULL);
+            });
+        }),
+        ("tern_get_logits", |f| {
+            assert!(tern_get_logits(null_mut()).is_null());
+            failed("tern_get_logits", false);
+            with_context(f, 8, |c| {
+                assert!(tern_get_logits(c).is_null(), "no logits before an eval");
+                let t = [3];
+                assert_eq!(tern_eval(c, t.as_ptr(), 1), TERN_OK);
+                assert!(!tern_get_logits(c).is_null());
+                assert_eq!(tern_kv_clear(c), TERN_OK);
+                assert!(tern_get_logits(c).is_null(), "no logits after kv_clear");
+            });
+        }),
+        ("tern_get_logits_ith", |f| {
+            let name = "tern_get_logits_ith";
+            assert!(tern_get_logits_ith(null_mut(), -1).is_null());
+            failed(name, false);
+            with_context(f, 8, |c| {
+                assert!(tern_get_logits_ith(c, -1).is_null());
+                failed(name, false);
+                let t = [3, 4];
+                assert_eq!(tern_eval(c, t.as_ptr(), 2), TERN_OK);
+                for i in [0, 2, -3, i32::MIN, i32::MAX] {
+                    assert!(tern_get_logits_ith(c, i).is_null(), "row {i}");
+                    failed(name, false);
+                }
+                assert!(!tern_get_logits_ith(c, -1).is_null());
+                assert!(!tern_get_logits_ith(c, 1).is_null());
+            });
+        }),
+        ("tern_kv_clear", |f| {
+            status(
+                "tern_kv_clear",
+                tern_kv_clear(null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            with_context(f, 8, |c| status("tern_kv_clear", tern_kv_clear(c), TERN_OK));
+        }),
+        ("tern_kv_truncate", |f| {
+            let name = "tern_kv_truncate";
+            status(
+                name,
+                tern_kv_truncate(null_mut(), 0),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            with_context(f, 8, |c| {
+                let t = [3, 4, 5];
+                assert_eq!(tern_eval(c, t.as_ptr(), 3), TERN_OK);
+                for n in [-1, 4, 9, i32::MAX, i32::MIN] {
+                    status(name, tern_kv_truncate(c, n), TERN_ERR_INVALID_ARGUMENT);
+                    assert_eq!(tern_n_past(c), 3);
+                }
+                status(name, tern_kv_truncate(c, 3), TERN_OK);
+                status(name, tern_kv_truncate(c, 0), TERN_OK);
+            });
+        }),
+        ("tern_set_abort_callback", |f| {
+            let name = "tern_set_abort_callback";
+            extern "C" fn stop(_: *mut c_void) -> bool {
+                true
+            }
+            status(
+                name,
+                tern_set_abort_callback(null_mut(), Some(stop), null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            with_context(f, 8, |c| {
+                status(
+                    name,
+                    tern_set_abort_callback(c, Some(stop), null_mut()),
+                    TERN_OK,
+                );
+                let t = [3, 4];
+                status("tern_eval", tern_eval(c, t.as_ptr(), 2), TERN_ERR_ABORTED);
+                assert_eq!(tern_n_past(c), 0);
+                status(name, tern_set_abort_callback(c, None, null_mut()), TERN_OK);
+                status("tern_eval", tern_eval(c, t.as_ptr(), 2), TERN_OK);
+            });
+        }),
+        ("tern_perf", |f| {
+            let name = "tern_perf";
+            let mut p = std::mem::MaybeUninit::<tern_perf_data>::zeroed();
+            status(
+                name,
+                tern_perf(null_mut(), p.as_mut_ptr()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            with_context(f, 8, |c| {
+                status(name, tern_perf(c, null_mut()), TERN_ERR_INVALID_ARGUMENT);
+                status(name, tern_perf(c, p.as_mut_ptr()), TERN_OK);
+            });
+        }),
+        ("tern_perf_reset", |f| {
+            status(
+                "tern_perf_reset",
+                tern_perf_reset(null_mut()),
+                TERN_ERR_INVALID_ARGUMENT,
+            );
+            with_context(f, 8, |c| {
+                status("tern_perf_reset", tern_perf_reset(c), TERN_OK)
+            });
+        }),
+        ("tern_sample", |f| {
+            let name = "tern_sample";
+            let mut tok = 5;
+            with_context(f, 8, |c| {
+                status(
+                    name,
+                    tern_sample(null_mut(), c, -1, &mut tok),
+                    TERN_ERR_INVALID_ARGUMENT,
+                );
+                assert_eq!(tok, -1);
+                with_sampler(|s| {
+                    status(
+                        name,
+                        tern_sample(s, null_mut(), -1, &mut tok),
+                        TERN_ERR_INVALID_ARGUMENT,
+                    );
+                    refused(name, tern_sample(s, c, -1, &mut tok)); // no logits yet
+                    let t = [3, 4];
+                    assert_eq!(tern_eval(c, t.as_ptr(), 2), TERN_OK);
+                    status(
+                        name,
+                        tern_sample(s, c, -1, null_mut()),
+                        TERN_ERR_INVALID_ARGUMENT,
+                    );
+                    for i in [0, 2, -2, -3, i32::MIN, i32::MAX] {
+                        tok = 5;
+                        refused(name, tern_sample(s, c, i, &mut tok));
+                        assert_eq!(tok, -1);
+                    }
+                    status(name, tern_sample(s, c, -1, &mut tok), TERN_OK);
+                    assert!((0..512).contains(&tok));
+                });
+            });
+        }),
     ]
 }
 
@@ -943,6 +1220,32 @@ fn special(
     failed(name, false);
     assert_eq!(get(f.no_tokenizer as *const _), -1);
     assert_eq!(get(f.model()), want);
+}
+
+/// Runs `body` with a context of `n_ctx` positions, batches of 4, one thread.
+fn with_context(f: &Fixture, n_ctx: u32, body: impl FnOnce(*mut tern_context)) {
+    let p = tern_context_params {
+        n_ctx,
+        n_batch: 4,
+        n_threads: 1,
+        n_threads_batch: 1,
+        ..tern_context_default_params()
+    };
+    let mut c = null_mut();
+    assert_eq!(
+        tern_context_new(f.model(), &p, &mut c),
+        TERN_OK,
+        "{}",
+        last_error()
+    );
+    body(c);
+    tern_context_free(c);
+}
+
+fn ctx_getter(name: &str, get: extern "C" fn(*mut tern_context) -> i32, f: &Fixture, want: i32) {
+    assert_eq!(get(null_mut()), -1);
+    failed(name, false);
+    with_context(f, 8, |c| assert_eq!(get(c), want));
 }
 
 fn with_sampler(body: impl FnOnce(*mut tern_sampler)) {

@@ -78,12 +78,16 @@ fn eval_past_n_ctx_leaves_the_cache_intact() {
         assert_eq!(full.n_past(), 4);
     }
     full.eval(&[10, 11]).unwrap();
+    let after_refusals = full.last_logits().unwrap().to_vec();
     assert!(matches!(full.eval(&[12]), Err(Error::ContextFull(_))));
+    // Refused before evaluating: the previous logits stay.
+    assert_eq!(full.last_logits().unwrap(), &after_refusals[..]);
+    assert_eq!(full.n_past(), 6);
     // A context that never saw the refused batches computes the same logits, bit for bit.
     let mut clean = Context::new(model, &ctx_params(6, 4)).unwrap();
     clean.eval(&[5, 6, 7, 8]).unwrap();
     clean.eval(&[10, 11]).unwrap();
-    assert_eq!(full.last_logits().unwrap(), clean.last_logits().unwrap());
+    assert_eq!(after_refusals, clean.last_logits().unwrap());
     // Rewinding then works as on a clean context.
     full.kv_truncate(4).unwrap();
     clean.kv_truncate(4).unwrap();
