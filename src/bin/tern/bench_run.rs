@@ -194,6 +194,7 @@ fn measure(
         n_batch,
         kv_type: KvType::F16,
         logits_all: false,
+        n_threads: threads,
     };
     let ctx = Context::new(model.clone(), &params)?;
     let n_vocab = ctx.n_vocab();

@@ -136,6 +136,7 @@ pub fn ours_against(model_path: &str, saved: &SavedLogProbs) -> Result<LogitsAgr
         n_batch: saved.n_ctx,
         kv_type: KvType::F16,
         logits_all: true,
+        ..ContextParams::default()
     };
     let mut ctx = Context::new(model, &params)?;
     if ctx.n_vocab() != saved.n_vocab {
