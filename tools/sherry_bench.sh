@@ -5,13 +5,14 @@
 #
 # usage: tools/sherry_bench.sh OUTDIR [SHAPE ...]      (shapes: large 2b4t 3b; default all)
 # env:   TERN (default target/release/tern), BITNET_CPP (default /work/bitnet-build),
-#        REPS (timed repetitions, default 2)
+#        REPS (timed repetitions, default 2), THREADS (default 1,2)
 # Then: python3 tools/sherry_collect.py OUTDIR > OUTDIR/results.csv
 #       python3 tools/plot_tps_bpw.py OUTDIR/results.csv docs/sherry_tps_bpw.svg
 set -eu
 T=${TERN:-target/release/tern}
 BITNET=${BITNET_CPP:-/work/bitnet-build}
 REPS=${REPS:-2}
+THREADS=${THREADS:-1,2}
 OUT=$1
 shift
 SHAPES=${*:-large 2b4t 3b}
@@ -26,8 +27,8 @@ for s in $SHAPES; do
     f="$OUT/$s-$ty.gguf"
     [ -f "$f" ] || continue
     "$T" inspect "$f" --json > "$OUT/$s-$ty.inspect.json"
-    "$T" bench -m "$f" -p 128 -n 128 -t 1,2 -r "$REPS" -o json > "$OUT/$s-$ty.bench.json"
+    "$T" bench -m "$f" -p 128 -n 128 -t "$THREADS" -r "$REPS" -o json > "$OUT/$s-$ty.bench.json"
   done
-  "$T" compare --bitnet-cpp "$BITNET" -m "$OUT/$s-i2_s.gguf" -t 1,2 -r "$REPS" -p 128 -n 128 \
+  "$T" compare --bitnet-cpp "$BITNET" -m "$OUT/$s-i2_s.gguf" -t "$THREADS" -r "$REPS" -p 128 -n 128 \
     --no-logits --json "$OUT/$s-compare.json" --svg "$OUT/$s-compare.svg" > "$OUT/$s-compare.txt"
 done
