@@ -85,10 +85,7 @@ fn progress_printer() -> impl FnMut(usize, usize, &str) {
         let mut err = std::io::stderr().lock();
         if tty {
             let width = 30;
-            let filled = (done * width)
-                .checked_div(total)
-                .unwrap_or(width)
-                .min(width);
+            let filled = (done * width).checked_div(total).unwrap_or(width);
             let _ = write!(
                 err,
                 "\r[{}{}] {done}/{total}  {}\x1b[K",
