@@ -53,7 +53,7 @@ impl Mt19937 {
     /// `1..=2^32`.
     pub fn uniform_below(&mut self, n: u64) -> u64 {
         assert!(
-            n >= 1 && n <= 1 << 32,
+            (1..=1 << 32).contains(&n),
             "range out of the 32-bit generator's reach"
         );
         if n == 1 << 32 {

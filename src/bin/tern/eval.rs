@@ -85,11 +85,7 @@ fn progress_printer() -> impl FnMut(usize, usize, &str) {
         let mut err = std::io::stderr().lock();
         if tty {
             let width = 30;
-            let filled = if total == 0 {
-                width
-            } else {
-                done * width / total
-            };
+            let filled = (done * width).checked_div(total).unwrap_or(width);
             let _ = write!(
                 err,
                 "\r[{}{}] {done}/{total}  {}\x1b[K",
