@@ -20,6 +20,7 @@ const KQ_WIDTHS: &[usize] = &[256, 512, 768, 2560, 6912];
 /// A GEMV over float rows: activations, row bytes, one output per row.
 pub type FloatGemv<'a> = &'a dyn Fn(&[f32], &[u8], &mut [f32]);
 /// A batched product: F16 weights?, activation rows, k, weight rows, outputs.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub type FloatGemm<'a> = &'a dyn Fn(bool, &[f32], usize, &[u8], &mut [f32]);
 
 fn f16w(w: &[u8], i: usize) -> f32 {
@@ -76,6 +77,7 @@ pub fn check_f32(gemv: FloatGemv<'_>) {
 }
 
 /// Batched F16 (`true`) / F32 products equal `numerics::dot_tinyblas` per pair of rows.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub fn check_tinyblas(gemm: FloatGemm<'_>) {
     let mut rng = Rng::new(4);
     for &k in &[16, 48, 64, 2560, 6912] {

@@ -66,13 +66,9 @@ macro_rules! on_family {
     };
 }
 
-/// [`on_family!`] for kernels that return nothing: whether one ran. (The explicit
-/// `Option<()>` keeps the expression typed where the x86 arm is compiled out.)
-macro_rules! ran_on_family {
-    ($avx2:expr) => {{
-        let ran: Option<()> = on_family!($avx2);
-        ran.is_some()
-    }};
+/// Whether a version ran (its result is `()`).
+fn ran(r: Option<()>) -> bool {
+    r.is_some()
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -92,12 +88,12 @@ pub fn dot_f32_8(a: &[f32], b: &[f32]) -> Option<f32> {
 
 /// `out[i] = x[i]` rounded to the nearest f16.
 pub fn round_to_f16(x: &[f32], out: &mut [f32]) -> bool {
-    ran_on_family!(attn_avx2::round_to_f16(x, out))
+    ran(on_family!(attn_avx2::round_to_f16(x, out)))
 }
 
 /// `attention::softmax_in_place`.
 pub fn softmax_in_place(x: &mut [f32]) -> bool {
-    ran_on_family!(attn_avx2::softmax_in_place(x))
+    ran(on_family!(attn_avx2::softmax_in_place(x)))
 }
 
 /// Row `j` of one head's values: `values[j * stride + offset..][..dim]`.
@@ -127,7 +123,7 @@ pub fn value_sum_f16_probs(
     tail: &mut [f64],
     out: &mut [f32],
 ) -> bool {
-    ran_on_family!(attn_avx2::value_sum_f16_probs(
+    ran(on_family!(attn_avx2::value_sum_f16_probs(
         probs,
         values,
         view(head),
@@ -135,7 +131,7 @@ pub fn value_sum_f16_probs(
         lanes,
         tail,
         out
-    ))
+    )))
 }
 
 /// `attention::value_sum_tinyblas` (`lanes`: 16 floats per output).
@@ -146,43 +142,48 @@ pub fn value_sum_tinyblas(
     lanes: &mut [f32],
     out: &mut [f32],
 ) -> bool {
-    ran_on_family!(attn_avx2::value_sum_tinyblas(
+    ran(on_family!(attn_avx2::value_sum_tinyblas(
         probs,
         values,
         view(head),
         lanes,
         out
-    ))
+    )))
 }
 
 /// `attention::value_sum_f32`.
 pub fn value_sum_f32(probs: &[f32], values: &[f32], head: HeadRows, out: &mut [f32]) -> bool {
-    ran_on_family!(attn_avx2::value_sum_f32(probs, values, view(head), out))
+    ran(on_family!(attn_avx2::value_sum_f32(
+        probs,
+        values,
+        view(head),
+        out
+    )))
 }
 
 /// `norm::rms_norm`.
 pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) -> bool {
-    ran_on_family!(elementwise_avx2::rms_norm(x, weight, eps, out))
+    ran(on_family!(elementwise_avx2::rms_norm(x, weight, eps, out)))
 }
 
 /// `Rope::rotate`, normal style (adjacent pairs), over `cs.len()` dimensions.
 pub fn rope_normal(head: &mut [f32], cs: &[f32]) -> bool {
-    ran_on_family!(elementwise_avx2::rope_normal(head, cs))
+    ran(on_family!(elementwise_avx2::rope_normal(head, cs)))
 }
 
 /// `Rope::rotate`, NeoX style (halves), over `cs.len()` dimensions.
 pub fn rope_neox(head: &mut [f32], cs: &[f32]) -> bool {
-    ran_on_family!(elementwise_avx2::rope_neox(head, cs))
+    ran(on_family!(elementwise_avx2::rope_neox(head, cs)))
 }
 
 /// The ReLU² gate `g = max(g, 0)² · u`.
 pub fn relu2_gate(gate: &mut [f32], up: &[f32]) -> bool {
-    ran_on_family!(elementwise_avx2::relu2_gate(gate, up))
+    ran(on_family!(elementwise_avx2::relu2_gate(gate, up)))
 }
 
 /// The SiLU gate `g = silu(g) · u` with ggml's `exp`.
 pub fn silu_gate(gate: &mut [f32], up: &[f32]) -> bool {
-    ran_on_family!(elementwise_avx2::silu_gate(gate, up))
+    ran(on_family!(elementwise_avx2::silu_gate(gate, up)))
 }
 
 /// Whether every value is finite.
