@@ -14,13 +14,15 @@ use crate::bench_run::{run_plan, BenchPlan};
 use crate::synth::{spec_from, write_with_progress};
 
 const HELP: &str = "\
-usage: tern bench [-m FILE] [-p N,..] [-n N,..] [-t N,..] [-r N] [-b N] [-o md|json|csv]
+usage: tern bench [-m FILE] [-p N,..] [-n N,..] [-d N,..] [-t N,..] [-r N] [-b N] [-o md|json|csv]
                   [--watts-per-core W] [--progress] [--cache-dir DIR]
 
   -m, --model FILE     GGUF model (default: a synthetic BitNet b1.58 2B4T-shape I2_S model,
                        written once to the cache directory, ~1.2 GB)
   -p, --n-prompt N     prompt lengths, comma list or a-b range (default 512; 0 = none)
   -n, --n-gen N        generation lengths (default 128; 0 = none)
+  -d, --n-depth N      context depths (default 0): each test first fills the KV cache
+                       with N tokens, untimed, then is timed; shown as `tg128 @ d1024`
   -t, --threads N      thread counts (default: available cores)
   -r, --repetitions N  timed runs per test (default 5)
   -b, --batch-size N   prompt batch size (default 2048)
@@ -85,7 +87,7 @@ impl Format {
     }
 }
 
-/// The options shared by `tern bench` and `tern compare`: -p -n -t -r -b --watts-per-core.
+/// The options of `tern bench`: -p -n -d -t -r -b --watts-per-core --progress.
 pub fn plan_from(args: &mut Args) -> Result<BenchPlan> {
     let list = |args: &mut Args, names: &[&str], default: Vec<usize>| -> Result<Vec<usize>> {
         Ok(match args.value(names)? {
@@ -96,6 +98,7 @@ pub fn plan_from(args: &mut Args) -> Result<BenchPlan> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n_prompt = list(args, &["-p", "--n-prompt"], vec![512])?;
     let n_gen = list(args, &["-n", "--n-gen"], vec![128])?;
+    let n_depth = list(args, &["-d", "--n-depth"], vec![0])?;
     let threads = list(args, &["-t", "--threads"], vec![cores])?;
     if threads.contains(&0) {
         return Err(Error::invalid("-t: thread counts must be at least 1"));
@@ -114,6 +117,7 @@ pub fn plan_from(args: &mut Args) -> Result<BenchPlan> {
     Ok(BenchPlan {
         n_prompt,
         n_gen,
+        n_depth,
         threads,
         reps,
         n_batch: n_batch.max(1),
