@@ -23,6 +23,8 @@ pub struct BenchPlan {
     pub n_gen: Vec<usize>,
     /// KV-cache depths: tokens already in the context when a test starts (llama-bench `-d`).
     pub n_depth: Vec<usize>,
+    /// Prompt-then-generation tests (llama-bench `-pg pp,tg`): both timed together.
+    pub n_pg: Vec<(usize, usize)>,
     pub threads: Vec<usize>,
     pub reps: usize,
     pub n_batch: usize,
@@ -46,7 +48,8 @@ impl Test {
 }
 
 impl BenchPlan {
-    /// The tests in llama-bench's order: for each depth, prompt tests, then generation tests.
+    /// The tests in llama-bench's order: for each depth, prompt tests, generation tests,
+    /// then prompt-then-generation tests.
     pub fn tests(&self) -> Vec<Test> {
         let mut out = Vec::new();
         for &n_depth in &self.n_depth {
@@ -60,7 +63,12 @@ impl BenchPlan {
                 n_gen: g,
                 n_depth,
             });
-            out.extend(pp.chain(tg));
+            let pg = self.n_pg.iter().map(|&(p, g)| Test {
+                n_prompt: p,
+                n_gen: g,
+                n_depth,
+            });
+            out.extend(pp.chain(tg).chain(pg));
         }
         out
     }
@@ -182,7 +190,9 @@ pub fn run_plan(
         .and_then(|t| t.bos());
     let tests = plan.tests();
     if tests.is_empty() {
-        return Err(Error::invalid("no tests: every -p and -n value is 0"));
+        return Err(Error::invalid(
+            "no tests: every -p and -n value is 0 and no -pg",
+        ));
     }
     let mut out = Vec::new();
     for &threads in &plan.threads {
@@ -316,6 +326,7 @@ mod tests {
             n_prompt: vec![0, 64],
             n_gen: vec![16, 0],
             n_depth: vec![0, 100],
+            n_pg: vec![(8, 2)],
             threads: vec![1],
             reps: 1,
             n_batch: 2048,
@@ -332,8 +343,10 @@ mod tests {
             vec![
                 test(64, 0, 0),
                 test(0, 16, 0),
+                test(8, 2, 0),
                 test(64, 0, 100),
-                test(0, 16, 100)
+                test(0, 16, 100),
+                test(8, 2, 100)
             ]
         );
         // The context covers the depth and the test's own tokens.
