@@ -113,6 +113,46 @@ fn bench_prints_llama_bench_formats() {
     assert!(!ok && err.contains("-t"), "{err}");
 }
 
+#[test]
+fn bench_depth_fills_context_before_each_test() {
+    let path = synth("bench-depth.gguf", "i2_s", "f16");
+    let m = path.to_str().unwrap();
+    let args = [
+        "bench", "-m", m, "-p", "4", "-n", "3", "-d", "0,6", "-t", "1", "-r", "1", "-o", "json",
+    ];
+    let (ok, out, err) = tern(&args);
+    assert!(ok, "{err}");
+    let records = parse_llama_bench_json(&out).unwrap();
+    let names: Vec<String> = records.iter().map(|r| r.test_name()).collect();
+    assert_eq!(names, ["pp4", "tg3", "pp4 @ d6", "tg3 @ d6"]);
+    assert_eq!(records[3].n_depth, 6);
+    assert_eq!(records[3].n_tokens(), 3, "the depth is filled untimed");
+    assert!(out.contains("\"n_depth\": 6"), "{out}");
+    // The long form and a range, as llama-bench reads them; the markdown names the depth.
+    let (ok, md, err) = tern(&[
+        "bench",
+        "-m",
+        m,
+        "-p",
+        "0",
+        "-n",
+        "2",
+        "--n-depth",
+        "1-2",
+        "-t",
+        "1",
+        "-r",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        md.contains(" tg2 @ d1 |") && md.contains(" tg2 @ d2 |"),
+        "{md}"
+    );
+    let (ok, _, err) = tern(&["bench", "-m", m, "-d", "x"]);
+    assert!(!ok && err.contains("-d"), "{err}");
+}
+
 /// A directory that looks like a bitnet.cpp build whose llama-bench is `script`.
 fn fake_build(name: &str, script: &str) -> PathBuf {
     let dir = tmp(name);

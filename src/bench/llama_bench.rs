@@ -29,6 +29,8 @@ pub struct BenchRecord {
     pub n_prompt: usize,
     /// Generated tokens (0 for a prompt test).
     pub n_gen: usize,
+    /// Tokens already in the KV cache when the timed test starts (llama-bench `-d`).
+    pub n_depth: usize,
     /// When the test ran (RFC 3339).
     pub test_time: String,
     /// Wall time of each repetition, nanoseconds.
@@ -46,12 +48,17 @@ pub struct BenchRecord {
 }
 
 impl BenchRecord {
-    /// llama-bench's test name: `pp512`, `tg128` or `pp512+tg128`.
+    /// llama-bench's test name: `pp512`, `tg128` or `pp512+tg128`, followed by
+    /// ` @ d1024` when the test ran after 1024 tokens of context.
     pub fn test_name(&self) -> String {
-        match (self.n_prompt, self.n_gen) {
+        let base = match (self.n_prompt, self.n_gen) {
             (p, 0) => format!("pp{p}"),
             (0, g) => format!("tg{g}"),
             (p, g) => format!("pp{p}+tg{g}"),
+        };
+        match self.n_depth {
+            0 => base,
+            d => format!("{base} @ d{d}"),
         }
     }
 
@@ -118,6 +125,7 @@ impl BenchRecord {
             ("use_mmap", json!(true)),
             ("n_prompt", json!(self.n_prompt)),
             ("n_gen", json!(self.n_gen)),
+            ("n_depth", json!(self.n_depth)),
             ("test_time", json!(self.test_time)),
             ("avg_ns", json!(self.avg_ns().round() as u64)),
             (
@@ -175,6 +183,8 @@ impl BenchRecord {
             n_batch: int_of("n_batch").unwrap_or(0) as usize,
             n_prompt: int_of("n_prompt")? as usize,
             n_gen: int_of("n_gen")? as usize,
+            // Builds older than llama-bench's `-d` (bitnet.cpp's) have no `n_depth`.
+            n_depth: int_of("n_depth").unwrap_or(0) as usize,
             test_time: str_of("test_time"),
             samples_ns,
             cpu_info: str_of("cpu_info"),
@@ -435,6 +445,11 @@ mod tests {
         assert_eq!(r[0].avg_ts(), 12000.0);
         assert_eq!(r[1].ms_per_token(), 0.125);
         assert_eq!(r[0].backend, "CPU");
+        assert_eq!(r[1].n_depth, 0, "bitnet.cpp's JSON has no n_depth");
+        let mut deep = r[1].clone();
+        deep.n_depth = 1024;
+        assert_eq!(deep.test_name(), "tg8 @ d1024");
+        assert_eq!(deep.n_tokens(), 8, "the depth is not timed");
         assert!(parse_llama_bench_json("no json").is_err());
         assert!(parse_llama_bench_json("[{\"model_size\": 1}]").is_err());
     }

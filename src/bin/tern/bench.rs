@@ -14,13 +14,17 @@ use crate::bench_run::{run_plan, BenchPlan};
 use crate::synth::{spec_from, write_with_progress};
 
 const HELP: &str = "\
-usage: tern bench [-m FILE] [-p N,..] [-n N,..] [-t N,..] [-r N] [-b N] [-o md|json|csv]
+usage: tern bench [-m FILE] [-p N,..] [-n N,..] [-pg P,G] [-d N,..] [-t N,..] [-r N] [-b N] [-o md|json|csv]
                   [--watts-per-core W] [--progress] [--cache-dir DIR]
 
   -m, --model FILE     GGUF model (default: a synthetic BitNet b1.58 2B4T-shape I2_S model,
                        written once to the cache directory, ~1.2 GB)
   -p, --n-prompt N     prompt lengths, comma list or a-b range (default 512; 0 = none)
   -n, --n-gen N        generation lengths (default 128; 0 = none)
+  -pg P,G              also a test of P prompt tokens then G generated ones, timed
+                       together (t/s over P+G tokens), shown as `pp1024+tg32`
+  -d, --n-depth N      context depths (default 0): each test first fills the KV cache
+                       with N tokens, untimed, then is timed; shown as `tg128 @ d1024`
   -t, --threads N      thread counts (default: available cores)
   -r, --repetitions N  timed runs per test (default 5)
   -b, --batch-size N   prompt batch size (default 2048)
@@ -56,6 +60,20 @@ pub fn parse_list(text: &str, what: &str) -> Result<Vec<usize>> {
     Ok(out)
 }
 
+/// Parses llama-bench's `-pg pp,tg` value: two positive counts.
+pub fn parse_pg(text: &str) -> Result<(usize, usize)> {
+    let bad = || Error::invalid(format!("-pg: expected two counts 'pp,tg', not '{text}'"));
+    let (p, g) = text.split_once(',').ok_or_else(bad)?;
+    let (p, g): (usize, usize) = (
+        p.trim().parse().map_err(|_| bad())?,
+        g.trim().parse().map_err(|_| bad())?,
+    );
+    if p == 0 || g == 0 {
+        return Err(bad());
+    }
+    Ok((p, g))
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Format {
@@ -85,7 +103,7 @@ impl Format {
     }
 }
 
-/// The options shared by `tern bench` and `tern compare`: -p -n -t -r -b --watts-per-core.
+/// The options of `tern bench`: -p -n -d -t -r -b --watts-per-core --progress.
 pub fn plan_from(args: &mut Args) -> Result<BenchPlan> {
     let list = |args: &mut Args, names: &[&str], default: Vec<usize>| -> Result<Vec<usize>> {
         Ok(match args.value(names)? {
@@ -96,6 +114,11 @@ pub fn plan_from(args: &mut Args) -> Result<BenchPlan> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let n_prompt = list(args, &["-p", "--n-prompt"], vec![512])?;
     let n_gen = list(args, &["-n", "--n-gen"], vec![128])?;
+    let n_depth = list(args, &["-d", "--n-depth"], vec![0])?;
+    let n_pg = match args.value(&["-pg"])? {
+        Some(v) => vec![parse_pg(&v)?],
+        None => Vec::new(),
+    };
     let threads = list(args, &["-t", "--threads"], vec![cores])?;
     if threads.contains(&0) {
         return Err(Error::invalid("-t: thread counts must be at least 1"));
@@ -114,6 +137,8 @@ pub fn plan_from(args: &mut Args) -> Result<BenchPlan> {
     Ok(BenchPlan {
         n_prompt,
         n_gen,
+        n_depth,
+        n_pg,
         threads,
         reps,
         n_batch: n_batch.max(1),
@@ -215,6 +240,10 @@ mod tests {
         assert_eq!(parse_list("0", "-p").unwrap(), vec![0]);
         for bad in ["", "x", "3-1", "1,,y", "-2"] {
             assert!(parse_list(bad, "-t").is_err(), "{bad}");
+        }
+        assert_eq!(parse_pg("1024,32").unwrap(), (1024, 32));
+        for bad in ["1024", "0,32", "8,0", "a,b", "1,2,3"] {
+            assert!(parse_pg(bad).is_err(), "{bad}");
         }
         assert!(Format::parse("md").is_ok() && Format::parse("jsonl").is_err());
     }

@@ -1,7 +1,10 @@
 //! The measurements behind `tern bench`, run the way llama-bench runs them: for each thread
-//! count and test, one warm-up run, then `reps` timed runs from an empty KV cache. A prompt
-//! test evaluates `n_prompt` random tokens in batches of `n_batch` (the first one BOS when
-//! the model adds it); a generation test evaluates `n_gen` tokens one at a time.
+//! count and test, one warm-up run, then `reps` timed runs. A test at depth `d` (`-d`) first
+//! fills the KV cache with `d` random tokens (untimed, once per test: every run then cuts
+//! the cache back to those `d` positions); at depth 0 every run starts from an empty cache.
+//! A prompt test evaluates `n_prompt` random tokens in batches of `n_batch` (the first one
+//! BOS when the model adds it and the cache is empty); a generation test evaluates `n_gen`
+//! tokens one at a time.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +21,10 @@ use tern::{Error, Result};
 pub struct BenchPlan {
     pub n_prompt: Vec<usize>,
     pub n_gen: Vec<usize>,
+    /// KV-cache depths: tokens already in the context when a test starts (llama-bench `-d`).
+    pub n_depth: Vec<usize>,
+    /// Prompt-then-generation tests (llama-bench `-pg pp,tg`): both timed together.
+    pub n_pg: Vec<(usize, usize)>,
     pub threads: Vec<usize>,
     pub reps: usize,
     pub n_batch: usize,
@@ -25,25 +32,45 @@ pub struct BenchPlan {
     pub progress: bool,
 }
 
-/// One test: prompt processing or generation.
+/// One test: prompt processing or generation, after `n_depth` tokens of context.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Test {
     pub n_prompt: usize,
     pub n_gen: usize,
+    pub n_depth: usize,
+}
+
+impl Test {
+    /// Context positions the test needs: depth, prompt and generated tokens.
+    pub fn n_ctx(&self) -> usize {
+        (self.n_depth + self.n_prompt + self.n_gen).max(1)
+    }
 }
 
 impl BenchPlan {
-    /// The tests in llama-bench's order: prompt tests, then generation tests.
+    /// The tests in llama-bench's order: for each depth, prompt tests, generation tests,
+    /// then prompt-then-generation tests.
     pub fn tests(&self) -> Vec<Test> {
-        let pp = self.n_prompt.iter().filter(|&&p| p > 0).map(|&p| Test {
-            n_prompt: p,
-            n_gen: 0,
-        });
-        let tg = self.n_gen.iter().filter(|&&g| g > 0).map(|&g| Test {
-            n_prompt: 0,
-            n_gen: g,
-        });
-        pp.chain(tg).collect()
+        let mut out = Vec::new();
+        for &n_depth in &self.n_depth {
+            let pp = self.n_prompt.iter().filter(|&&p| p > 0).map(|&p| Test {
+                n_prompt: p,
+                n_gen: 0,
+                n_depth,
+            });
+            let tg = self.n_gen.iter().filter(|&&g| g > 0).map(|&g| Test {
+                n_prompt: 0,
+                n_gen: g,
+                n_depth,
+            });
+            let pg = self.n_pg.iter().map(|&(p, g)| Test {
+                n_prompt: p,
+                n_gen: g,
+                n_depth,
+            });
+            out.extend(pp.chain(tg).chain(pg));
+        }
+        out
     }
 }
 
@@ -115,7 +142,7 @@ impl Runner {
             batch.clear();
             for i in 0..k {
                 let t = match self.bos {
-                    Some(b) if done == 0 && i == 0 => b,
+                    Some(b) if done == 0 && i == 0 && self.ctx.n_past() == 0 => b,
                     _ => self.rng.next(self.n_vocab),
                 };
                 batch.push(t);
@@ -127,7 +154,10 @@ impl Runner {
     }
 
     fn generate(&mut self, n: usize) -> Result<()> {
-        let mut t = self.bos.unwrap_or_else(|| self.rng.next(self.n_vocab));
+        let mut t = match self.bos {
+            Some(b) if self.ctx.n_past() == 0 => b,
+            _ => self.rng.next(self.n_vocab),
+        };
         for _ in 0..n {
             self.ctx.eval(&[t])?;
             t = self.rng.next(self.n_vocab);
@@ -160,7 +190,9 @@ pub fn run_plan(
         .and_then(|t| t.bos());
     let tests = plan.tests();
     if tests.is_empty() {
-        return Err(Error::invalid("no tests: every -p and -n value is 0"));
+        return Err(Error::invalid(
+            "no tests: every -p and -n value is 0 and no -pg",
+        ));
     }
     let mut out = Vec::new();
     for &threads in &plan.threads {
@@ -187,8 +219,10 @@ fn measure(
     threads: usize,
     test: Test,
 ) -> Result<BenchRecord> {
-    let n_ctx = (test.n_prompt + test.n_gen).max(1);
-    let n_batch = plan.n_batch.clamp(1, test.n_prompt.max(1));
+    let n_ctx = test.n_ctx();
+    let n_batch = plan
+        .n_batch
+        .clamp(1, test.n_prompt.max(test.n_depth).max(1));
     let params = ContextParams {
         n_ctx,
         n_batch,
@@ -211,19 +245,26 @@ fn measure(
             eprintln!("tern bench: {threads} threads, {test:?}: {what}");
         }
     };
+    if test.n_depth > 0 {
+        say(&format!(
+            "filling {} tokens of context (untimed)",
+            test.n_depth
+        ));
+        r.prompt(test.n_depth)?;
+    }
     say("warmup");
     if test.n_prompt > 0 {
         r.prompt(test.n_prompt)?;
     }
     if test.n_gen > 0 {
-        r.ctx.kv_clear();
+        r.ctx.kv_truncate(test.n_depth)?;
         r.generate(1)?;
     }
     let meter = EnergyMeter::start(plan.watts_per_core);
     let mut samples_ns = Vec::with_capacity(plan.reps);
     for i in 0..plan.reps {
         say(&format!("run {}/{}", i + 1, plan.reps));
-        r.ctx.kv_clear();
+        r.ctx.kv_truncate(test.n_depth)?;
         let t0 = Instant::now();
         r.run(test)?;
         samples_ns.push(t0.elapsed().as_nanos() as u64);
@@ -240,6 +281,7 @@ fn measure(
         n_batch: plan.n_batch,
         n_prompt: test.n_prompt,
         n_gen: test.n_gen,
+        n_depth: test.n_depth,
         test_time: now_rfc3339(),
         samples_ns,
         cpu_info: cpu_description(),
@@ -283,25 +325,33 @@ mod tests {
         let plan = BenchPlan {
             n_prompt: vec![0, 64],
             n_gen: vec![16, 0],
+            n_depth: vec![0, 100],
+            n_pg: vec![(8, 2)],
             threads: vec![1],
             reps: 1,
             n_batch: 2048,
             watts_per_core: 1.0,
             progress: false,
         };
+        let test = |n_prompt, n_gen, n_depth| Test {
+            n_prompt,
+            n_gen,
+            n_depth,
+        };
         assert_eq!(
             plan.tests(),
             vec![
-                Test {
-                    n_prompt: 64,
-                    n_gen: 0
-                },
-                Test {
-                    n_prompt: 0,
-                    n_gen: 16
-                }
+                test(64, 0, 0),
+                test(0, 16, 0),
+                test(8, 2, 0),
+                test(64, 0, 100),
+                test(0, 16, 100),
+                test(8, 2, 100)
             ]
         );
+        // The context covers the depth and the test's own tokens.
+        assert_eq!(test(0, 16, 100).n_ctx(), 116);
+        assert_eq!(test(64, 0, 0).n_ctx(), 64);
         let t = now_rfc3339();
         assert_eq!(t.len(), 20);
         assert!(t.starts_with("20") && t.ends_with('Z'));
