@@ -300,7 +300,9 @@ int32_t tern_n_threads_batch(tern_context *ctx);
 // TERN_ERR_INVALID_ARGUMENT for n_tokens <= 0 or > n_batch or a token id outside
 // 0 .. n_vocab, TERN_ERR_CONTEXT_FULL when n_past + n_tokens > n_ctx (truncate or clear
 // the cache, or use a bigger context), and TERN_ERR_ABORTED when the abort callback
-// stops it. After a failure no logits are available until the next successful call.
+// stops it. A batch refused before evaluation (bad arguments, a full context) keeps the
+// previous call's logits; after an evaluation that fails or is aborted no logits are
+// available until the next successful call.
 tern_status tern_eval(tern_context *ctx, const tern_token *tokens, int32_t n_tokens);
 
 // All logits of the last successful `tern_eval`: `tern_n_outputs(ctx)` rows of
