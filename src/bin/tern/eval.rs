@@ -13,7 +13,7 @@ use tern::model::{LoadParams, Model};
 use tern::{Error, Result};
 
 use crate::args::Args;
-use crate::perplexity::{common_options, read_file, with_threads, RunOptions};
+use crate::perplexity::{common_options, read_file, RunOptions};
 
 const HELP: &str = "\
 usage: tern eval --task TASK -m FILE -f DATA [--tasks N] [options]
@@ -196,29 +196,23 @@ pub fn run(mut args: Args) -> Result<()> {
                 "hellaswag: {} tasks (random order as llama-perplexity)",
                 tasks.len()
             );
-            let report = with_threads(opts.threads, || {
-                hellaswag::score(&mut ctx, tok, &tasks, &mut progress)
-            })
-            .map_err(data_err)?;
+            let report =
+                hellaswag::score(&mut ctx, tok, &tasks, &mut progress).map_err(data_err)?;
             print_choice_report("HellaSwag", &report, &opts);
         }
         Task::Winogrande => {
             let all = winogrande::parse(&bytes, drop_last_line).map_err(data_err)?;
             let tasks = winogrande::select(all, n_tasks.unwrap_or(0));
             eprintln!("winogrande: {} tasks", tasks.len());
-            let report = with_threads(opts.threads, || {
-                winogrande::score(&mut ctx, tok, &tasks, &mut progress)
-            })
-            .map_err(data_err)?;
+            let report =
+                winogrande::score(&mut ctx, tok, &tasks, &mut progress).map_err(data_err)?;
             print_choice_report("Winogrande", &report, &opts);
         }
         Task::MultipleChoice => {
             let tasks = multiple_choice::load(&bytes, n_tasks.unwrap_or(0)).map_err(data_err)?;
             eprintln!("multiple-choice: {} tasks", tasks.len());
-            let report = with_threads(opts.threads, || {
-                multiple_choice::score(&mut ctx, tok, &tasks, &mut progress)
-            })
-            .map_err(data_err)?;
+            let report =
+                multiple_choice::score(&mut ctx, tok, &tasks, &mut progress).map_err(data_err)?;
             print_choice_report("Multiple choice", &report, &opts);
         }
         Task::Gsm8k => {
@@ -230,10 +224,8 @@ pub fn run(mut args: Args) -> Result<()> {
                 max_tokens: max_tokens.unwrap_or(defaults.max_tokens),
                 prompting,
             };
-            let report = with_threads(opts.threads, || {
-                gsm8k::run(&mut ctx, tok, &items, &params, &mut progress)
-            })
-            .map_err(data_err)?;
+            let report =
+                gsm8k::run(&mut ctx, tok, &items, &params, &mut progress).map_err(data_err)?;
             if opts.json {
                 let results: Vec<_> = report
                     .results
@@ -268,10 +260,8 @@ pub fn run(mut args: Args) -> Result<()> {
                 max_tokens: max_tokens.unwrap_or(defaults.max_tokens),
                 prompting,
             };
-            let samples = with_threads(opts.threads, || {
-                humaneval::run(&mut ctx, tok, &problems, &params, &mut progress)
-            })
-            .map_err(data_err)?;
+            let samples = humaneval::run(&mut ctx, tok, &problems, &params, &mut progress)
+                .map_err(data_err)?;
             let path = out_path.unwrap_or_else(|| "samples.jsonl".to_string());
             std::fs::write(&path, humaneval::samples_jsonl(&samples))
                 .map_err(|e| Error::Io(format!("{path}: {e}")))?;

@@ -67,15 +67,6 @@ pub fn read_file(path: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::Io(format!("{path}: {e}")))
 }
 
-/// Runs `f` on a pool of `threads` workers.
-pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start {threads} threads: {e}")))?;
-    pool.install(f)
-}
-
 pub fn run(mut args: Args) -> Result<()> {
     if args.flag(&["-h", "--help"]) {
         println!("{HELP}");
@@ -111,20 +102,18 @@ pub fn run(mut args: Args) -> Result<()> {
         },
     )?;
     let params = PerplexityParams { n_ctx, max_chunks };
-    let report = with_threads(opts.threads, || {
-        perplexity(
-            &mut ctx,
-            tok,
-            prompt_bytes(&bytes),
-            &params,
-            &mut |done, total, line| {
-                eprint!("{line},");
-                if done == total {
-                    eprintln!();
-                }
-            },
-        )
-    })
+    let report = perplexity(
+        &mut ctx,
+        tok,
+        prompt_bytes(&bytes),
+        &params,
+        &mut |done, total, line| {
+            eprint!("{line},");
+            if done == total {
+                eprintln!();
+            }
+        },
+    )
     .map_err(|e| e.context(&opts.data))?;
     if opts.json {
         let v = serde_json::json!({
