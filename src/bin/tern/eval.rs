@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use tern::context::{Context, ContextParams};
+use tern::context::Context;
 use tern::eval::generate::Prompting;
 use tern::eval::gsm8k::{self, Gsm8kParams};
 use tern::eval::humaneval::{self, HumanEvalParams};
@@ -170,17 +170,8 @@ pub fn run(mut args: Args) -> Result<()> {
             .min(4096),
         None => 512,
     };
-    let mut ctx = Context::new(
-        model.clone(),
-        &ContextParams {
-            n_ctx,
-            n_batch: n_batch.min(n_ctx),
-            kv_type: opts.kv_type,
-            logits_all: !task.generates(),
-            n_threads: opts.threads,
-            n_threads_batch: opts.threads,
-        },
-    )?;
+    let ctx_params = opts.context_params(n_ctx, n_batch, !task.generates());
+    let mut ctx = Context::new(model.clone(), &ctx_params)?;
     let tok = model
         .tokenizer()
         .ok_or_else(|| Error::model("the model file has no tokenizer"))?;
