@@ -424,7 +424,7 @@ tern_sampler_params tern_sampler_default_params(void);
 // Creates a sampler. `params` may be NULL for the defaults; it is copied (with its bias
 // array) and need not outlive the call. On success stores a new handle in
 // `*out_sampler`, which the caller frees with `tern_sampler_free`; on failure (a NaN
-// parameter, a negative count, ...) stores NULL.
+// or infinite parameter, a negative count, ...) stores NULL.
 tern_status tern_sampler_new(const tern_sampler_params *params, tern_sampler **out_sampler);
 
 // Frees a sampler. NULL is accepted and ignored; a handle already freed is detected

@@ -30,6 +30,17 @@ fn model(rel: &str) -> Option<Arc<Model>> {
 }
 
 fn context(model: &Arc<Model>, n_ctx: usize, n_batch: usize, logits_all: bool) -> Context {
+    threaded_context(model, n_ctx, n_batch, logits_all, 0)
+}
+
+/// A context on `threads` threads (0: one per CPU).
+fn threaded_context(
+    model: &Arc<Model>,
+    n_ctx: usize,
+    n_batch: usize,
+    logits_all: bool,
+    threads: usize,
+) -> Context {
     Context::new(
         model.clone(),
         &ContextParams {
@@ -37,7 +48,8 @@ fn context(model: &Arc<Model>, n_ctx: usize, n_batch: usize, logits_all: bool) -
             n_batch,
             kv_type: KvType::F16,
             logits_all,
-            ..ContextParams::default()
+            n_threads: threads,
+            n_threads_batch: threads,
         },
     )
     .unwrap()
@@ -362,18 +374,14 @@ fn scores_do_not_depend_on_runs_or_threads() {
         n_ctx: 32,
         max_chunks: Some(1),
     };
+    // Each context runs on its own pool of `threads` threads.
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            let mut ctx = context(&m, 512, 512, true);
-            let hs = hellaswag::score(&mut ctx, tok, &tasks, &mut no_progress).unwrap();
-            let mut ctx = context(&m, 32, 32, true);
-            let ppl = perplexity(&mut ctx, tok, &text, &params, &mut no_progress).unwrap();
-            (hs, ppl)
-        })
+        let mut ctx = threaded_context(&m, 512, 512, true, threads);
+        assert_eq!((ctx.n_threads(), ctx.n_threads_batch()), (threads, threads));
+        let hs = hellaswag::score(&mut ctx, tok, &tasks, &mut no_progress).unwrap();
+        let mut ctx = threaded_context(&m, 32, 32, true, threads);
+        let ppl = perplexity(&mut ctx, tok, &text, &params, &mut no_progress).unwrap();
+        (hs, ppl)
     };
     let first = run(1);
     assert_eq!(run(1), first, "two runs differ");

@@ -147,6 +147,21 @@ const BAD_UTF8: &[u8] = b"\xff\xfe\0";
 
 type Case = fn(&Fixture);
 
+/// Sets one field (or a few) of sampler parameters to a bad value.
+type SetSamplerParam = fn(&mut tern_sampler_params);
+
+/// Sets one field (or a few) of context parameters to a bad value.
+type SetContextParam = fn(&mut tern_context_params);
+
+/// The case of a function that a helper checks: `checker(name, function, fixture, want)`.
+macro_rules! checked_by {
+    ($checker:ident, $function:ident, $want:expr) => {
+        (stringify!($function), |f| {
+            $checker(stringify!($function), $function, f, $want)
+        })
+    };
+}
+
 /// One case per exported function.
 fn cases() -> Vec<(&'static str, Case)> {
     vec![
@@ -230,24 +245,12 @@ fn cases() -> Vec<(&'static str, Case)> {
             failed("tern_model_architecture", false);
             assert_eq!(c_string(tern_model_architecture(f.model())), "bitnet-25");
         }),
-        ("tern_model_n_vocab", |f| {
-            int_getter("tern_model_n_vocab", tern_model_n_vocab, f, 512)
-        }),
-        ("tern_model_n_ctx_train", |f| {
-            int_getter("tern_model_n_ctx_train", tern_model_n_ctx_train, f, 1024)
-        }),
-        ("tern_model_n_embd", |f| {
-            int_getter("tern_model_n_embd", tern_model_n_embd, f, 256)
-        }),
-        ("tern_model_n_layer", |f| {
-            int_getter("tern_model_n_layer", tern_model_n_layer, f, 2)
-        }),
-        ("tern_model_n_head", |f| {
-            int_getter("tern_model_n_head", tern_model_n_head, f, 4)
-        }),
-        ("tern_model_n_head_kv", |f| {
-            int_getter("tern_model_n_head_kv", tern_model_n_head_kv, f, 2)
-        }),
+        checked_by!(int_getter, tern_model_n_vocab, 512),
+        checked_by!(int_getter, tern_model_n_ctx_train, 1024),
+        checked_by!(int_getter, tern_model_n_embd, 256),
+        checked_by!(int_getter, tern_model_n_layer, 2),
+        checked_by!(int_getter, tern_model_n_head, 4),
+        checked_by!(int_getter, tern_model_n_head_kv, 2),
         ("tern_model_meta_count", |f| {
             assert_eq!(tern_model_meta_count(null()), -1);
             failed("tern_model_meta_count", false);
@@ -274,57 +277,35 @@ fn cases() -> Vec<(&'static str, Case)> {
         }),
         ("tern_model_meta_val_str", |f| {
             let name = "tern_model_meta_val_str";
-            let key = c"general.architecture";
+            let key = c"general.architecture".as_ptr();
             let mut buf = [0 as c_char; 64];
             let mut need = 0usize;
             let m = f.model();
-            status(
-                name,
-                tern_model_meta_val_str(null(), key.as_ptr(), buf.as_mut_ptr(), 64, &mut need),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_model_meta_val_str(m, null(), buf.as_mut_ptr(), 64, &mut need),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_model_meta_val_str(m, BAD_UTF8.as_ptr() as _, buf.as_mut_ptr(), 64, &mut need),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_model_meta_val_str(
-                    m,
-                    c"no.such.key".as_ptr(),
-                    buf.as_mut_ptr(),
-                    64,
-                    &mut need,
-                ),
-                TERN_ERR_NOT_FOUND,
-            );
-            status(
-                name,
-                tern_model_meta_val_str(m, key.as_ptr(), null_mut(), 0, &mut need),
-                TERN_ERR_BUFFER_TOO_SMALL,
-            );
+            let (b, n): (*mut c_char, *mut usize) = (buf.as_mut_ptr(), &mut need);
+            let bad_key = BAD_UTF8.as_ptr() as *const c_char;
+            // (model, key, buffer, size, needed) and the status it gets, in this order.
+            for (model, key, buf, size, needed, want) in [
+                (null(), key, b, 64, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, null(), b, 64, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, bad_key, b, 64, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, c"no.such.key".as_ptr(), b, 64, n, TERN_ERR_NOT_FOUND),
+                (m, key, null_mut(), 0, n, TERN_ERR_BUFFER_TOO_SMALL),
+                (m, key, null_mut(), 5, null_mut(), TERN_ERR_INVALID_ARGUMENT),
+            ] {
+                status(
+                    name,
+                    tern_model_meta_val_str(model, key, buf, size, needed),
+                    want,
+                );
+            }
             assert_eq!(need, "bitnet-25".len() + 1);
-            status(
-                name,
-                tern_model_meta_val_str(m, key.as_ptr(), null_mut(), 5, null_mut()),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_model_meta_val_str(m, key.as_ptr(), buf.as_mut_ptr(), need - 1, null_mut()),
-                TERN_ERR_BUFFER_TOO_SMALL,
-            );
-            status(
-                name,
-                tern_model_meta_val_str(m, key.as_ptr(), buf.as_mut_ptr(), need, null_mut()),
-                TERN_OK,
-            );
+            for (size, want) in [(need - 1, TERN_ERR_BUFFER_TOO_SMALL), (need, TERN_OK)] {
+                status(
+                    name,
+                    tern_model_meta_val_str(m, key, buf.as_mut_ptr(), size, null_mut()),
+                    want,
+                );
+            }
         }),
         ("tern_sampler_default_params", |_| {
             let p = tern_sampler_default_params();
@@ -338,76 +319,55 @@ fn cases() -> Vec<(&'static str, Case)> {
                 tern_sampler_new(null(), null_mut()),
                 TERN_ERR_INVALID_ARGUMENT,
             );
-            let bias = tern_logit_bias {
+            static NEGATIVE_TOKEN: tern_logit_bias = tern_logit_bias {
                 token: -1,
                 bias: 1.0,
             };
-            let nan_bias = tern_logit_bias {
+            static NAN_BIAS: tern_logit_bias = tern_logit_bias {
                 token: 0,
                 bias: f32::NAN,
             };
-            let d = tern_sampler_default_params;
-            let bad: Vec<tern_sampler_params> = vec![
-                tern_sampler_params {
-                    temperature: f32::NAN,
-                    ..d()
-                },
-                tern_sampler_params {
-                    top_p: f32::NAN,
-                    ..d()
-                },
-                tern_sampler_params {
-                    min_p: f32::NAN,
-                    ..d()
-                },
-                tern_sampler_params {
-                    typical_p: f32::NAN,
-                    ..d()
-                },
-                tern_sampler_params {
-                    min_keep: -1,
-                    ..d()
-                },
-                tern_sampler_params {
-                    penalty_last_n: -2,
-                    ..d()
-                },
-                tern_sampler_params {
-                    penalty_last_n: i32::MAX,
-                    ..d()
-                },
-                tern_sampler_params {
-                    penalty_repeat: 0.0,
-                    ..d()
-                },
-                tern_sampler_params {
-                    penalty_freq: f32::NAN,
-                    ..d()
-                },
-                tern_sampler_params {
-                    n_logit_bias: 3,
-                    ..d()
-                },
-                tern_sampler_params {
-                    n_logit_bias: -1,
-                    ..d()
-                },
-                tern_sampler_params {
-                    logit_bias: &bias,
-                    n_logit_bias: 1,
-                    ..d()
-                },
-                tern_sampler_params {
-                    logit_bias: &nan_bias,
-                    n_logit_bias: 1,
-                    ..d()
-                },
+            // Each sets one bad parameter; the second value: it may be accepted.
+            let bad: [(SetSamplerParam, bool); 19] = [
+                (|p| p.temperature = f32::NAN, false),
+                (|p| p.temperature = f32::INFINITY, false),
+                (|p| p.top_p = f32::NAN, false),
+                (|p| p.top_p = f32::NEG_INFINITY, false),
+                (|p| p.min_p = f32::NAN, false),
+                (|p| p.min_p = f32::INFINITY, false),
+                (|p| p.typical_p = f32::NAN, false),
+                (|p| p.typical_p = f32::INFINITY, false),
+                (|p| p.min_keep = -1, false),
+                (|p| p.penalty_last_n = -2, false),
+                // A huge window may be accepted if it fits; then it must work.
+                (|p| p.penalty_last_n = i32::MAX, true),
+                (|p| p.penalty_repeat = 0.0, false),
+                (|p| p.penalty_freq = f32::NAN, false),
+                (|p| p.penalty_present = f32::INFINITY, false),
+                (|p| p.n_logit_bias = 3, false),
+                (|p| p.n_logit_bias = -1, false),
+                (
+                    |p| {
+                        p.logit_bias = &NEGATIVE_TOKEN;
+                        p.n_logit_bias = 1;
+                    },
+                    false,
+                ),
+                (
+                    |p| {
+                        p.logit_bias = &NAN_BIAS;
+                        p.n_logit_bias = 1;
+                    },
+                    false,
+                ),
+                (|p| p.min_p = f32::NEG_INFINITY, false),
             ];
-            for (i, p) in bad.iter().enumerate() {
+            for (i, (set, may_pass)) in bad.into_iter().enumerate() {
+                let mut p = tern_sampler_default_params();
+                set(&mut p);
                 out = std::ptr::dangling_mut::<tern_sampler>();
-                let got = tern_sampler_new(p, &mut out);
-                if i == 6 && got == TERN_OK {
-                    // A huge window may be accepted if it fits; then it must work.
+                let got = tern_sampler_new(&p, &mut out);
+                if may_pass && got == TERN_OK {
                     tern_sampler_free(out);
                     continue;
                 }
@@ -525,31 +485,18 @@ fn cases() -> Vec<(&'static str, Case)> {
             let mut ids = [0i32; 8];
             let mut n = 0usize;
             let m = f.model();
-            status(
-                name,
-                tern_tokenize(null(), t, 5, true, false, ids.as_mut_ptr(), 8, &mut n),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_tokenize(m, null(), 5, true, false, ids.as_mut_ptr(), 8, &mut n),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_tokenize(m, t, 5, true, false, ids.as_mut_ptr(), 8, null_mut()),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_tokenize(m, t, 5, true, false, null_mut(), 8, &mut n),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_tokenize(m, t, 5, true, false, null_mut(), 0, &mut n),
-                TERN_ERR_BUFFER_TOO_SMALL,
-            );
+            let (i, np): (*mut tern_token, *mut usize) = (ids.as_mut_ptr(), &mut n);
+            // (model, text, tokens, capacity, n_tokens) and the status it gets, in this order.
+            for (model, text, tokens, capacity, n_tokens, want) in [
+                (null(), t, i, 8, np, TERN_ERR_INVALID_ARGUMENT),
+                (m, null(), i, 8, np, TERN_ERR_INVALID_ARGUMENT),
+                (m, t, i, 8, null_mut(), TERN_ERR_INVALID_ARGUMENT),
+                (m, t, null_mut(), 8, np, TERN_ERR_INVALID_ARGUMENT),
+                (m, t, null_mut(), 0, np, TERN_ERR_BUFFER_TOO_SMALL),
+            ] {
+                let got = tern_tokenize(model, text, 5, true, false, tokens, capacity, n_tokens);
+                status(name, got, want);
+            }
             assert!(n > 0);
             refused(
                 name,
@@ -593,49 +540,24 @@ fn cases() -> Vec<(&'static str, Case)> {
             let mut buf = [0 as c_char; 16];
             let mut len = 0usize;
             let m = f.model();
-            status(
-                name,
-                tern_token_to_piece(null(), 3, false, buf.as_mut_ptr(), 16, &mut len),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            for t in [-1, 512, i32::MAX, i32::MIN] {
-                status(
-                    name,
-                    tern_token_to_piece(m, t, false, buf.as_mut_ptr(), 16, &mut len),
-                    TERN_ERR_INVALID_ARGUMENT,
-                );
+            let (b, l): (*mut c_char, *mut usize) = (buf.as_mut_ptr(), &mut len);
+            // (model, token, buffer, size, piece_len) and the status it gets, in this order.
+            for (model, token, buf, size, piece_len, want) in [
+                (null(), 3, b, 16, l, TERN_ERR_INVALID_ARGUMENT),
+                (m, -1, b, 16, l, TERN_ERR_INVALID_ARGUMENT),
+                (m, 512, b, 16, l, TERN_ERR_INVALID_ARGUMENT),
+                (m, i32::MAX, b, 16, l, TERN_ERR_INVALID_ARGUMENT),
+                (m, i32::MIN, b, 16, l, TERN_ERR_INVALID_ARGUMENT),
+                (m, 3, b, 16, null_mut(), TERN_ERR_INVALID_ARGUMENT),
+                (m, 3, null_mut(), 16, l, TERN_ERR_INVALID_ARGUMENT),
+                (m, 3, b, 0, l, TERN_ERR_BUFFER_TOO_SMALL),
+            ] {
+                let got = tern_token_to_piece(model, token, false, buf, size, piece_len);
+                status(name, got, want);
             }
-            status(
-                name,
-                tern_token_to_piece(m, 3, false, buf.as_mut_ptr(), 16, null_mut()),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_token_to_piece(m, 3, false, null_mut(), 16, &mut len),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_token_to_piece(m, 3, false, buf.as_mut_ptr(), 0, &mut len),
-                TERN_ERR_BUFFER_TOO_SMALL,
-            );
-            refused(
-                name,
-                tern_token_to_piece(
-                    f.no_tokenizer as *const _,
-                    3,
-                    false,
-                    buf.as_mut_ptr(),
-                    16,
-                    &mut len,
-                ),
-            );
-            status(
-                name,
-                tern_token_to_piece(m, 3, true, buf.as_mut_ptr(), 16, &mut len),
-                TERN_OK,
-            );
+            let no_tok = f.no_tokenizer as *const _;
+            refused(name, tern_token_to_piece(no_tok, 3, false, b, 16, l));
+            status(name, tern_token_to_piece(m, 3, true, b, 16, l), TERN_OK);
         }),
         ("tern_detokenize", |f| {
             let name = "tern_detokenize";
@@ -643,81 +565,31 @@ fn cases() -> Vec<(&'static str, Case)> {
             let mut need = 0usize;
             let m = f.model();
             let ids = [1, 3, 4, 2];
-            status(
-                name,
-                tern_detokenize(
-                    null(),
-                    ids.as_ptr(),
-                    4,
-                    true,
-                    false,
-                    buf.as_mut_ptr(),
-                    64,
-                    &mut need,
-                ),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_detokenize(m, null(), 4, true, false, buf.as_mut_ptr(), 64, &mut need),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            for bad in [[-1, 3], [3, 512], [i32::MAX, 0], [i32::MIN, 0]] {
-                status(
-                    name,
-                    tern_detokenize(
-                        m,
-                        bad.as_ptr(),
-                        2,
-                        true,
-                        false,
-                        buf.as_mut_ptr(),
-                        64,
-                        &mut need,
-                    ),
-                    TERN_ERR_INVALID_ARGUMENT,
-                );
+            let bad = [[-1, 3], [3, 512], [i32::MAX, 0], [i32::MIN, 0]];
+            let (b, n): (*mut c_char, *mut usize) = (buf.as_mut_ptr(), &mut need);
+            let id = ids.as_ptr();
+            // (model, tokens, n_tokens, buffer, size, needed) and the status it gets.
+            #[rustfmt::skip]
+            let cases = [
+                (null(), id, 4, b, 64, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, null(), 4, b, 64, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, bad[0].as_ptr(), 2, b, 64, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, bad[1].as_ptr(), 2, b, 64, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, bad[2].as_ptr(), 2, b, 64, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, bad[3].as_ptr(), 2, b, 64, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, id, 4, null_mut(), 0, n, TERN_ERR_BUFFER_TOO_SMALL),
+                (m, id, 4, null_mut(), 3, null_mut(), TERN_ERR_INVALID_ARGUMENT),
+                (m, null(), 0, b, 64, n, TERN_OK),
+            ];
+            for (model, tokens, n_tokens, buf, size, needed, want) in cases {
+                let got = tern_detokenize(model, tokens, n_tokens, true, false, buf, size, needed);
+                status(name, got, want);
             }
+            let no_tok = f.no_tokenizer as *const _;
+            refused(name, tern_detokenize(no_tok, id, 4, true, false, b, 64, n));
             status(
                 name,
-                tern_detokenize(m, ids.as_ptr(), 4, true, false, null_mut(), 0, &mut need),
-                TERN_ERR_BUFFER_TOO_SMALL,
-            );
-            status(
-                name,
-                tern_detokenize(m, ids.as_ptr(), 4, true, false, null_mut(), 3, null_mut()),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            refused(
-                name,
-                tern_detokenize(
-                    f.no_tokenizer as *const _,
-                    ids.as_ptr(),
-                    4,
-                    true,
-                    false,
-                    buf.as_mut_ptr(),
-                    64,
-                    &mut need,
-                ),
-            );
-            status(
-                name,
-                tern_detokenize(m, null(), 0, true, false, buf.as_mut_ptr(), 64, &mut need),
-                TERN_OK,
-            );
-            status(
-                name,
-                tern_detokenize(
-                    m,
-                    ids.as_ptr(),
-                    4,
-                    false,
-                    true,
-                    buf.as_mut_ptr(),
-                    64,
-                    &mut need,
-                ),
+                tern_detokenize(m, id, 4, false, true, b, 64, n),
                 TERN_OK,
             );
         }),
@@ -725,153 +597,47 @@ fn cases() -> Vec<(&'static str, Case)> {
             let name = "tern_chat_apply_template";
             let mut buf = [0 as c_char; 256];
             let mut need = 0usize;
-            let msg = [tern_chat_message {
-                role: c"user".as_ptr(),
-                content: c"hi".as_ptr(),
-            }];
-            let no_role = [tern_chat_message {
-                role: null(),
-                content: c"hi".as_ptr(),
-            }];
-            let bad_role = [tern_chat_message {
-                role: BAD_UTF8.as_ptr() as _,
-                content: c"hi".as_ptr(),
-            }];
+            let message = |role: *const c_char| {
+                [tern_chat_message {
+                    role,
+                    content: c"hi".as_ptr(),
+                }]
+            };
+            let msg = message(c"user".as_ptr());
+            let no_role = message(null());
+            let bad_role = message(BAD_UTF8.as_ptr() as _);
             let chatml = c"chatml".as_ptr();
-            let b = buf.as_mut_ptr();
-            status(
-                name,
-                tern_chat_apply_template(null(), null(), msg.as_ptr(), 1, true, b, 256, &mut need),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_chat_apply_template(
-                    f.model(),
-                    null(),
-                    msg.as_ptr(),
-                    1,
-                    true,
-                    b,
-                    256,
-                    &mut need,
-                ),
-                TERN_ERR_NOT_FOUND,
-            );
-            status(
-                name,
-                tern_chat_apply_template(
-                    null(),
-                    c"no-such-format".as_ptr(),
-                    msg.as_ptr(),
-                    1,
-                    true,
-                    b,
-                    256,
-                    &mut need,
-                ),
-                TERN_ERR_UNSUPPORTED,
-            );
-            status(
-                name,
-                tern_chat_apply_template(null(), chatml, null(), 1, true, b, 256, &mut need),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_chat_apply_template(
-                    null(),
-                    chatml,
-                    no_role.as_ptr(),
-                    1,
-                    true,
-                    b,
-                    256,
-                    &mut need,
-                ),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_chat_apply_template(
-                    null(),
-                    chatml,
-                    bad_role.as_ptr(),
-                    1,
-                    true,
-                    b,
-                    256,
-                    &mut need,
-                ),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_chat_apply_template(
-                    null(),
-                    BAD_UTF8.as_ptr() as _,
-                    msg.as_ptr(),
-                    1,
-                    true,
-                    b,
-                    256,
-                    &mut need,
-                ),
-                TERN_ERR_INVALID_ARGUMENT,
-            );
-            status(
-                name,
-                tern_chat_apply_template(
-                    null(),
-                    chatml,
-                    msg.as_ptr(),
-                    1,
-                    true,
-                    null_mut(),
-                    0,
-                    &mut need,
-                ),
-                TERN_ERR_BUFFER_TOO_SMALL,
-            );
-            status(
-                name,
-                tern_chat_apply_template(null(), chatml, msg.as_ptr(), 1, true, b, 256, null_mut()),
-                TERN_OK,
-            );
-            status(
-                name,
-                tern_chat_apply_template(null(), chatml, null(), 0, true, b, 256, null_mut()),
-                TERN_OK,
-            );
-        }),
-        ("tern_token_bos", |f| {
-            special("tern_token_bos", tern_token_bos, f, 1)
-        }),
-        ("tern_token_eos", |f| {
-            special("tern_token_eos", tern_token_eos, f, 2)
-        }),
-        ("tern_token_eot", |f| {
-            special("tern_token_eot", tern_token_eot, f, -1)
-        }),
-        ("tern_token_eom", |f| {
-            special("tern_token_eom", tern_token_eom, f, -1)
-        }),
-        ("tern_token_is_eog", |f| {
-            assert!(!tern_token_is_eog(null(), 2));
-            failed("tern_token_is_eog", false);
-            for t in [-1, 512, i32::MIN, i32::MAX] {
-                assert!(!tern_token_is_eog(f.model(), t));
+            let bad_format = BAD_UTF8.as_ptr() as *const c_char;
+            let (b, n): (*mut c_char, *mut usize) = (buf.as_mut_ptr(), &mut need);
+            let (m, one) = (f.model(), msg.as_ptr());
+            // (model, template, messages, n_messages, buffer, size, needed) and the status
+            // it gets; a NULL template means the model's own (this one has none).
+            #[rustfmt::skip]
+            let cases = [
+                (null(), null(), one, 1, b, 256, n, TERN_ERR_INVALID_ARGUMENT),
+                (m, null(), one, 1, b, 256, n, TERN_ERR_NOT_FOUND),
+                (null(), c"no-such-format".as_ptr(), one, 1, b, 256, n, TERN_ERR_UNSUPPORTED),
+                (null(), chatml, null(), 1, b, 256, n, TERN_ERR_INVALID_ARGUMENT),
+                (null(), chatml, no_role.as_ptr(), 1, b, 256, n, TERN_ERR_INVALID_ARGUMENT),
+                (null(), chatml, bad_role.as_ptr(), 1, b, 256, n, TERN_ERR_INVALID_ARGUMENT),
+                (null(), bad_format, one, 1, b, 256, n, TERN_ERR_INVALID_ARGUMENT),
+                (null(), chatml, one, 1, null_mut(), 0, n, TERN_ERR_BUFFER_TOO_SMALL),
+                (null(), chatml, one, 1, b, 256, null_mut(), TERN_OK),
+                (null(), chatml, null(), 0, b, 256, null_mut(), TERN_OK),
+            ];
+            for (model, tmpl, messages, n_messages, buf, size, needed, want) in cases {
+                let got = tern_chat_apply_template(
+                    model, tmpl, messages, n_messages, true, buf, size, needed,
+                );
+                status(name, got, want);
             }
-            assert!(tern_token_is_eog(f.model(), 2));
         }),
-        ("tern_token_is_control", |f| {
-            assert!(!tern_token_is_control(null(), 1));
-            failed("tern_token_is_control", false);
-            for t in [-1, 512, i32::MIN, i32::MAX] {
-                assert!(!tern_token_is_control(f.model(), t));
-            }
-            assert!(tern_token_is_control(f.model(), 1));
-        }),
+        checked_by!(special, tern_token_bos, 1),
+        checked_by!(special, tern_token_eos, 2),
+        checked_by!(special, tern_token_eot, -1),
+        checked_by!(special, tern_token_eom, -1),
+        checked_by!(token_flag, tern_token_is_eog, 2),
+        checked_by!(token_flag, tern_token_is_control, 1),
         ("tern_token_get_attr", |f| {
             assert_eq!(tern_token_get_attr(null(), 1), -1);
             failed("tern_token_get_attr", false);
@@ -905,53 +671,31 @@ fn cases() -> Vec<(&'static str, Case)> {
                 tern_context_new(f.vocab_only as *const _, null(), &mut out),
                 TERN_ERR_INVALID_ARGUMENT,
             );
-            let d = tern_context_default_params;
-            for (p, want) in [
+            let bad: [(SetContextParam, tern_status); 6] = [
                 // Far more KV cache than this machine has: refused, not an abort.
+                (|p| p.n_ctx = u32::MAX, TERN_ERR_OUT_OF_MEMORY),
                 (
-                    tern_context_params {
-                        n_ctx: u32::MAX,
-                        ..d()
+                    |p| {
+                        p.n_ctx = 1 << 30;
+                        p.n_batch = 1 << 30;
+                        p.logits_all = true;
                     },
                     TERN_ERR_OUT_OF_MEMORY,
                 ),
-                (
-                    tern_context_params {
-                        n_ctx: 1 << 30,
-                        n_batch: 1 << 30,
-                        logits_all: true,
-                        ..d()
-                    },
-                    TERN_ERR_OUT_OF_MEMORY,
-                ),
-                (
-                    tern_context_params { kv_type: 7, ..d() },
-                    TERN_ERR_INVALID_ARGUMENT,
-                ),
-                (
-                    tern_context_params { kv_type: -1, ..d() },
-                    TERN_ERR_INVALID_ARGUMENT,
-                ),
-                (
-                    tern_context_params {
-                        n_threads: -1,
-                        ..d()
-                    },
-                    TERN_ERR_INVALID_ARGUMENT,
-                ),
-                (
-                    tern_context_params {
-                        n_threads_batch: i32::MIN,
-                        ..d()
-                    },
-                    TERN_ERR_INVALID_ARGUMENT,
-                ),
-            ] {
+                (|p| p.kv_type = 7, TERN_ERR_INVALID_ARGUMENT),
+                (|p| p.kv_type = -1, TERN_ERR_INVALID_ARGUMENT),
+                (|p| p.n_threads = -1, TERN_ERR_INVALID_ARGUMENT),
+                (|p| p.n_threads_batch = i32::MIN, TERN_ERR_INVALID_ARGUMENT),
+            ];
+            for (set, want) in bad {
+                let mut p = tern_context_default_params();
+                set(&mut p);
                 out = std::ptr::dangling_mut::<tern_context>();
                 status(name, tern_context_new(f.model(), &p, &mut out), want);
                 assert!(out.is_null());
             }
             // The model's trained length of 1024 positions, then a batch larger than n_ctx.
+            let d = tern_context_default_params;
             for p in [
                 d(),
                 tern_context_params {
@@ -970,22 +714,12 @@ fn cases() -> Vec<(&'static str, Case)> {
             failed("tern_context_memory_bytes", false);
             with_context(f, 8, |c| assert!(tern_context_memory_bytes(c) > 0));
         }),
-        ("tern_n_ctx", |f| ctx_getter("tern_n_ctx", tern_n_ctx, f, 8)),
-        ("tern_n_batch", |f| {
-            ctx_getter("tern_n_batch", tern_n_batch, f, 4)
-        }),
-        ("tern_n_past", |f| {
-            ctx_getter("tern_n_past", tern_n_past, f, 0)
-        }),
-        ("tern_n_threads", |f| {
-            ctx_getter("tern_n_threads", tern_n_threads, f, 1)
-        }),
-        ("tern_n_threads_batch", |f| {
-            ctx_getter("tern_n_threads_batch", tern_n_threads_batch, f, 1)
-        }),
-        ("tern_n_outputs", |f| {
-            ctx_getter("tern_n_outputs", tern_n_outputs, f, 0)
-        }),
+        checked_by!(ctx_getter, tern_n_ctx, 8),
+        checked_by!(ctx_getter, tern_n_batch, 4),
+        checked_by!(ctx_getter, tern_n_past, 0),
+        checked_by!(ctx_getter, tern_n_threads, 1),
+        checked_by!(ctx_getter, tern_n_threads_batch, 1),
+        checked_by!(ctx_getter, tern_n_outputs, 0),
         ("tern_eval", |f| {
             let name = "tern_eval";
             let toks = [1, 3, 4, 5, 6];
@@ -1220,6 +954,22 @@ fn special(
     failed(name, false);
     assert_eq!(get(f.no_tokenizer as *const _), -1);
     assert_eq!(get(f.model()), want);
+}
+
+/// A yes/no question about a token: false for a NULL model (with an error) and for ids out
+/// of range, true for `yes`.
+fn token_flag(
+    name: &str,
+    ask: extern "C" fn(*const tern_model, tern_token) -> bool,
+    f: &Fixture,
+    yes: i32,
+) {
+    assert!(!ask(null(), yes));
+    failed(name, false);
+    for t in [-1, 512, i32::MIN, i32::MAX] {
+        assert!(!ask(f.model(), t));
+    }
+    assert!(ask(f.model(), yes));
 }
 
 /// Runs `body` with a context of `n_ctx` positions, batches of 4, one thread.

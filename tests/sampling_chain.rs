@@ -388,52 +388,57 @@ fn nan_and_infinite_logits() {
     assert_eq!(t.sample(&[1.0, f32::INFINITY, 2.0]).unwrap(), 1);
 }
 
+/// Sets one parameter of a sampler's parameters.
+type SetParam = fn(&mut SamplerParams);
+
 #[test]
 fn bad_parameters_are_refused() {
-    let bad = [
-        SamplerParams {
-            temperature: f32::NAN,
-            ..SamplerParams::default()
-        },
-        SamplerParams {
-            temperature: f32::INFINITY,
-            ..SamplerParams::default()
-        },
-        SamplerParams {
-            top_p: f32::NAN,
-            ..SamplerParams::default()
-        },
-        SamplerParams {
-            min_p: f32::NAN,
-            ..SamplerParams::default()
-        },
-        SamplerParams {
-            typical_p: f32::NAN,
-            ..SamplerParams::default()
-        },
-        SamplerParams {
-            penalty_repeat: 0.0,
-            ..SamplerParams::default()
-        },
-        SamplerParams {
-            penalty_freq: f32::INFINITY,
-            ..SamplerParams::default()
-        },
-        SamplerParams {
-            penalty_last_n: usize::MAX,
-            ..SamplerParams::default()
-        },
-        SamplerParams {
-            logit_bias: vec![LogitBias {
+    let bad: [(&str, SetParam); 21] = [
+        ("temperature", |p| p.temperature = f32::NAN),
+        ("temperature", |p| p.temperature = f32::INFINITY),
+        ("temperature", |p| p.temperature = f32::NEG_INFINITY),
+        ("top_p", |p| p.top_p = f32::NAN),
+        ("top_p", |p| p.top_p = f32::INFINITY),
+        ("top_p", |p| p.top_p = f32::NEG_INFINITY),
+        ("min_p", |p| p.min_p = f32::NAN),
+        ("min_p", |p| p.min_p = f32::INFINITY),
+        ("min_p", |p| p.min_p = f32::NEG_INFINITY),
+        ("typical_p", |p| p.typical_p = f32::NAN),
+        ("typical_p", |p| p.typical_p = f32::INFINITY),
+        ("typical_p", |p| p.typical_p = f32::NEG_INFINITY),
+        ("penalty_repeat", |p| p.penalty_repeat = 0.0),
+        ("penalty_repeat", |p| p.penalty_repeat = f32::INFINITY),
+        ("penalty_freq", |p| p.penalty_freq = f32::INFINITY),
+        ("penalty_freq", |p| p.penalty_freq = f32::NAN),
+        ("penalty_present", |p| p.penalty_present = f32::NEG_INFINITY),
+        ("penalty_present", |p| p.penalty_present = f32::NAN),
+        ("penalty_last_n", |p| p.penalty_last_n = usize::MAX),
+        ("logit bias", |p| {
+            p.logit_bias = vec![LogitBias {
                 token: 0,
                 bias: f32::NAN,
-            }],
-            ..SamplerParams::default()
-        },
+            }]
+        }),
+        ("penalty_repeat", |p| p.penalty_repeat = -1.0),
     ];
-    for p in bad {
-        assert!(Sampler::new(p.clone()).is_err(), "{p:?}");
+    for (name, set) in bad {
+        let mut p = SamplerParams::default();
+        set(&mut p);
+        let e = Sampler::new(p.clone()).unwrap_err();
+        assert!(
+            matches!(e, tern::Error::InvalidArgument(_)) && e.to_string().contains(name),
+            "{p:?}: {e}"
+        );
     }
+    // The largest finite values are accepted (top-p and typical off, min-p keeps the best).
+    let mut s = Sampler::new(SamplerParams {
+        top_p: f32::MAX,
+        min_p: f32::MAX,
+        typical_p: f32::MAX,
+        ..params(5)
+    })
+    .unwrap();
+    assert_eq!(s.sample(&[0.0, 2.0, 1.0]).unwrap(), 1);
 }
 
 #[test]

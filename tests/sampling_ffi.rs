@@ -157,10 +157,16 @@ fn bad_arguments_get_a_status() {
         tern_sampler_new(null(), null_mut()),
         TERN_ERR_INVALID_ARGUMENT
     );
-    let bad_params: [fn(&mut tern_sampler_params); 8] = [
+    let bad_params: [fn(&mut tern_sampler_params); 14] = [
         |p| p.temperature = f32::NAN,
         |p| p.top_p = f32::NAN,
         |p| p.min_p = f32::NAN,
+        |p| p.temperature = f32::INFINITY,
+        |p| p.top_p = f32::NEG_INFINITY,
+        |p| p.min_p = f32::INFINITY,
+        |p| p.typical_p = f32::INFINITY,
+        |p| p.penalty_freq = f32::INFINITY,
+        |p| p.penalty_present = f32::NEG_INFINITY,
         |p| p.penalty_repeat = 0.0,
         |p| p.penalty_last_n = -2, // -1 means the context size
         |p| p.min_keep = -2,

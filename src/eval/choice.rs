@@ -8,7 +8,8 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
 
-use super::Accuracy;
+use super::logprob::{choice_logprob, softmax_logprob};
+use super::{Accuracy, Progress};
 
 /// One task's outcome.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +158,121 @@ pub(crate) fn eval_shared_prefix(
     Ok(())
 }
 
+/// A task scored by the mean log-likelihood of each ending's tokens after the text all
+/// choices share, the best score winning (HellaSwag and multiple choice).
+pub(crate) trait EndingsTask {
+    /// The precision llama-perplexity sums the log-likelihoods in.
+    type Sum: LogSum;
+    /// Position of the task in the data file (0-based).
+    fn index(&self) -> usize;
+    /// The whole text of each choice (the shared context and the ending).
+    fn choice_texts(&self) -> Vec<String>;
+    /// True if choice `chosen` is a correct one.
+    fn is_correct(&self, chosen: usize) -> bool;
+}
+
+/// A floating-point type log-likelihoods are summed in: llama-perplexity sums HellaSwag in
+/// double precision and multiple choice in single precision.
+pub(crate) trait LogSum: Copy + std::ops::AddAssign + Into<f64> {
+    /// The value of a single-precision log-likelihood.
+    fn from_f32(x: f32) -> Self;
+    /// `self / n` in this precision.
+    fn mean(self, n: usize) -> Self;
+}
+
+impl LogSum for f32 {
+    fn from_f32(x: f32) -> Self {
+        x
+    }
+    fn mean(self, n: usize) -> Self {
+        self / n as f32
+    }
+}
+
+impl LogSum for f64 {
+    fn from_f32(x: f32) -> Self {
+        f64::from(x)
+    }
+    fn mean(self, n: usize) -> Self {
+        self / n as f64
+    }
+}
+
+/// Scores `tasks` (in the given order) by the mean log-likelihood of each ending. `ctx` must
+/// compute logits for every position. Progress lines are `done<TAB>accuracy`.
+pub(crate) fn score_endings_tasks<T: EndingsTask>(
+    ctx: &mut Context,
+    tok: &Tokenizer,
+    tasks: &[T],
+    progress: Progress<'_>,
+) -> Result<ChoiceReport> {
+    let mut report = ChoiceReport::default();
+    for task in tasks {
+        let seqs: Vec<Vec<u32>> = task
+            .choice_texts()
+            .iter()
+            .map(|text| tokenize(tok, text))
+            .collect::<Result<_>>()?;
+        let prefix = common_prefix(&seqs);
+        check_task(ctx, task.index(), &seqs, prefix)?;
+        let scores: Vec<f64> = mean_ending_logprobs::<T::Sum>(ctx, &seqs, prefix)?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        // Widening to f64 keeps order and ties, so the choice is the one the tool makes.
+        let chosen = best_index(&scores);
+        report.push(ChoiceResult {
+            task: task.index(),
+            scores,
+            chosen,
+            correct: task.is_correct(chosen),
+        });
+        let done = report.results.len();
+        progress(
+            done,
+            tasks.len(),
+            &format!("{done}\t{:.8}", report.accuracy.percent()),
+        );
+    }
+    Ok(report)
+}
+
+/// Mean log-likelihood of each ending in precision `S`: the first ending token through the
+/// softmax of the prefix's last row, the others from their own rows.
+fn mean_ending_logprobs<S: LogSum>(
+    ctx: &mut Context,
+    seqs: &[Vec<u32>],
+    prefix: usize,
+) -> Result<Vec<S>> {
+    // Row r of the layout belongs to ending owner[r] and predicts token target[r].
+    let mut owner = vec![usize::MAX];
+    let mut target = vec![0u32];
+    for (s, seq) in seqs.iter().enumerate() {
+        for j in prefix..seq.len() - 1 {
+            owner.push(s);
+            target.push(seq[j + 1]);
+        }
+    }
+    let mut sums = vec![S::from_f32(0.0); seqs.len()];
+    let mut counts = vec![1usize; seqs.len()];
+    eval_shared_prefix(ctx, seqs, prefix, false, &mut |r, row| {
+        if r == 0 {
+            for (s, seq) in seqs.iter().enumerate() {
+                sums[s] = S::from_f32(softmax_logprob(row, seq[prefix] as usize));
+            }
+        } else {
+            let s = owner[r];
+            sums[s] += S::from_f32(choice_logprob(row, target[r] as usize));
+            counts[s] += 1;
+        }
+    })?;
+    Ok(sums
+        .iter()
+        .zip(&counts)
+        .map(|(&sum, &n)| sum.mean(n))
+        .collect())
+}
+
 /// Index of the largest score; the first one wins ties (a later score must be strictly
 /// greater), as in llama-perplexity.
 pub(crate) fn best_index<T: PartialOrd + Copy>(scores: &[T]) -> usize {
@@ -180,6 +296,20 @@ mod tests {
         assert_eq!(required_tokens(&seqs, 2), 2 + 2 + 1 + 3);
         assert_eq!(common_prefix(&[vec![1, 2], vec![1, 2, 3]]), 2);
         assert_eq!(common_prefix(&[vec![7], vec![8]]), 0);
+    }
+
+    #[test]
+    fn sums_in_either_precision() {
+        assert_eq!(<f32 as LogSum>::from_f32(1.5).mean(2), 0.75f32);
+        assert_eq!(<f64 as LogSum>::from_f32(1.5).mean(2), 0.75f64);
+        // Single precision rounds where double does not, as the tool's two sums do.
+        let tiny = 1e-8f32;
+        let mut single = <f32 as LogSum>::from_f32(1.0);
+        single += <f32 as LogSum>::from_f32(tiny);
+        let mut double = <f64 as LogSum>::from_f32(1.0);
+        double += <f64 as LogSum>::from_f32(tiny);
+        assert_eq!(single, 1.0f32);
+        assert!(double > 1.0);
     }
 
     #[test]

@@ -37,6 +37,40 @@ pub fn text_lines(bytes: &[u8]) -> Result<Vec<String>> {
         .collect()
 }
 
+/// One record of a JSON-lines file.
+#[derive(Debug)]
+pub(crate) struct JsonRecord {
+    /// 1-based line in the file.
+    pub line: usize,
+    value: serde_json::Value,
+}
+
+impl JsonRecord {
+    /// The string field `key`; the error names the line and the field.
+    pub fn string(&self, key: &str) -> Result<String> {
+        self.value
+            .get(key)
+            .and_then(|x| x.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| line_error(self.line, format!("no string field \"{key}\"")))
+    }
+}
+
+/// The records of a JSON-lines file, blank lines skipped; a line that is not JSON is an
+/// error that names it.
+pub(crate) fn json_lines(bytes: &[u8]) -> Result<Vec<JsonRecord>> {
+    let mut out = Vec::new();
+    for (i, line) in text_lines(bytes)?.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = serde_json::from_str(line)
+            .map_err(|e| line_error(i + 1, format!("not a JSON object: {e}")))?;
+        out.push(JsonRecord { line: i + 1, value });
+    }
+    Ok(out)
+}
+
 /// The text of a file read as llama-perplexity reads `-f` (one trailing newline dropped).
 pub fn prompt_bytes(bytes: &[u8]) -> &[u8] {
     bytes.strip_suffix(b"\n").unwrap_or(bytes)
@@ -56,5 +90,18 @@ mod tests {
         assert_eq!(text_lines(b"a\n\nb\r\n").unwrap(), ["a", "", "b\r"]);
         let e = text_lines(b"ok\n\xff\n").unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn json_lines_skip_blanks_and_name_lines() {
+        let records = json_lines(b"{\"a\": \"x\"}\n\n  \n{\"a\": 1}\n").unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].line, 1);
+        assert_eq!(records[0].string("a").unwrap(), "x");
+        assert_eq!(records[1].line, 4);
+        let e = records[1].string("a").unwrap_err().to_string();
+        assert!(e.contains("line 4") && e.contains("\"a\""), "{e}");
+        let e = json_lines(b"{}\nnot json\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("JSON"), "{e}");
     }
 }

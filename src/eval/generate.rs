@@ -132,6 +132,41 @@ pub fn greedy(
     })
 }
 
+/// How each task of a generation run is generated: its prompt is tokenized as `prompting`
+/// says, then generated greedily up to `max_tokens` tokens or a stop string.
+pub(crate) struct GreedySettings<'a> {
+    pub prompting: &'a Prompting,
+    pub max_tokens: usize,
+    pub stops: &'a [&'a str],
+}
+
+/// The first `max` items (all of them for `None`).
+pub(crate) fn first_tasks<T>(items: &[T], max: Option<usize>) -> &[T] {
+    &items[..max.map_or(items.len(), |m| m.min(items.len()))]
+}
+
+/// Generates for each of `tasks` in turn, from an empty cache: `prompt` writes the task's
+/// prompt text and `done` receives the task and its generation. A generation error names
+/// the task as `name` writes it.
+pub(crate) fn greedy_each<T>(
+    ctx: &mut Context,
+    tok: &Tokenizer,
+    tasks: &[T],
+    settings: &GreedySettings<'_>,
+    prompt: impl Fn(&T) -> Result<String>,
+    name: impl Fn(&T) -> String,
+    mut done: impl FnMut(&T, Generation),
+) -> Result<()> {
+    for task in tasks {
+        let text = prompt(task)?;
+        let tokens = settings.prompting.tokenize(tok, &text)?;
+        let generation = greedy(ctx, tok, &tokens, settings.max_tokens, settings.stops)
+            .map_err(|e| e.context(name(task)))?;
+        done(task, generation);
+    }
+    Ok(())
+}
+
 /// The byte position of the earliest stop string in `text`.
 pub fn first_stop(text: &str, stops: &[&str]) -> Option<usize> {
     stops
@@ -144,6 +179,13 @@ pub fn first_stop(text: &str, stops: &[&str]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_tasks_limits() {
+        assert_eq!(first_tasks(&[1, 2, 3], None), [1, 2, 3]);
+        assert_eq!(first_tasks(&[1, 2, 3], Some(2)), [1, 2]);
+        assert_eq!(first_tasks(&[1, 2, 3], Some(9)), [1, 2, 3]);
+    }
 
     #[test]
     fn earliest_stop() {

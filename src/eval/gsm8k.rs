@@ -13,8 +13,8 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::tokenizer::{ChatMessage, Tokenizer};
 
-use super::data::{line_error, text_lines};
-use super::generate::{greedy, Prompting};
+use super::data::{json_lines, line_error};
+use super::generate::{first_tasks, greedy_each, GreedySettings, Prompting};
 use super::{Accuracy, Progress};
 
 /// One problem.
@@ -31,26 +31,15 @@ pub struct Gsm8kItem {
 /// Reads a GSM8K JSON-lines file (blank lines are skipped). Errors name the line.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Gsm8kItem>> {
     let mut items = Vec::new();
-    for (i, line) in text_lines(bytes)?.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| line_error(i + 1, format!("not a JSON object: {e}")))?;
-        let field = |k: &str| {
-            v.get(k)
-                .and_then(|x| x.as_str())
-                .map(str::to_string)
-                .ok_or_else(|| line_error(i + 1, format!("no string field \"{k}\"")))
-        };
+    for record in json_lines(bytes)? {
         let item = Gsm8kItem {
-            line: i + 1,
-            question: field("question")?,
-            answer: field("answer")?,
+            line: record.line,
+            question: record.string("question")?,
+            answer: record.string("answer")?,
         };
         if gold_answer(&item.answer).is_none() {
             return Err(line_error(
-                i + 1,
+                item.line,
                 "the answer has no final number after '####'",
             ));
         }
@@ -210,39 +199,49 @@ pub fn run(
         )));
     }
     let (shots, tasks) = items.split_at(params.shots);
-    let n = params.max_tasks.map_or(tasks.len(), |m| m.min(tasks.len()));
+    let tasks = first_tasks(tasks, params.max_tasks);
+    let n = tasks.len();
     let stops: &[&str] = match params.prompting {
         Prompting::Plain => &["Question:", "\n\n"],
         Prompting::Chat(_) => &["Question:"],
     };
+    let settings = GreedySettings {
+        prompting: &params.prompting,
+        max_tokens: params.max_tokens,
+        stops,
+    };
     let mut report = Gsm8kReport::default();
-    for item in &tasks[..n] {
-        let prompt = build_prompt(tok, shots, &item.question, &params.prompting)?;
-        let tokens = params.prompting.tokenize(tok, &prompt)?;
-        let g = greedy(ctx, tok, &tokens, params.max_tokens, stops)
-            .map_err(|e| e.context(format!("problem at line {}", item.line)))?;
-        let expected = gold_answer(&item.answer).expect("checked when parsed");
-        let got = extract_answer(&g.text);
-        let correct = got.as_deref().is_some_and(|x| same_number(x, &expected));
-        report.accuracy.add(correct);
-        let done = report.results.len() + 1;
-        progress(
-            done,
-            n,
-            &format!(
-                "{done}\t{:.4}\texpected {expected}, got {}",
-                report.accuracy.percent(),
-                got.as_deref().unwrap_or("nothing")
-            ),
-        );
-        report.results.push(Gsm8kResult {
-            line: item.line,
-            expected,
-            got,
-            correct,
-            completion: g.text,
-        });
-    }
+    greedy_each(
+        ctx,
+        tok,
+        tasks,
+        &settings,
+        |item| build_prompt(tok, shots, &item.question, &params.prompting),
+        |item| format!("problem at line {}", item.line),
+        |item, g| {
+            let expected = gold_answer(&item.answer).expect("checked when parsed");
+            let got = extract_answer(&g.text);
+            let correct = got.as_deref().is_some_and(|x| same_number(x, &expected));
+            report.accuracy.add(correct);
+            let done = report.results.len() + 1;
+            progress(
+                done,
+                n,
+                &format!(
+                    "{done}\t{:.4}\texpected {expected}, got {}",
+                    report.accuracy.percent(),
+                    got.as_deref().unwrap_or("nothing")
+                ),
+            );
+            report.results.push(Gsm8kResult {
+                line: item.line,
+                expected,
+                got,
+                correct,
+                completion: g.text,
+            });
+        },
+    )?;
     Ok(report)
 }
 

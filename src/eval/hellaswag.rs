@@ -9,9 +9,8 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
 
-use super::choice::{self, ChoiceReport, ChoiceResult};
+use super::choice::{self, ChoiceReport, EndingsTask};
 use super::data::{line_error, text_lines};
-use super::logprob::{choice_logprob, softmax_logprob};
 use super::rng::Mt19937;
 use super::Progress;
 
@@ -92,6 +91,22 @@ pub fn select(mut tasks: Vec<HellaswagTask>, n: usize) -> Vec<HellaswagTask> {
     out
 }
 
+impl EndingsTask for HellaswagTask {
+    type Sum = f64;
+    fn index(&self) -> usize {
+        self.index
+    }
+    fn choice_texts(&self) -> Vec<String> {
+        self.endings
+            .iter()
+            .map(|e| format!("{} {e}", self.context))
+            .collect()
+    }
+    fn is_correct(&self, chosen: usize) -> bool {
+        chosen == self.gold
+    }
+}
+
 /// Scores `tasks` (in the given order). `ctx` must compute logits for every position.
 pub fn score(
     ctx: &mut Context,
@@ -99,63 +114,7 @@ pub fn score(
     tasks: &[HellaswagTask],
     progress: Progress<'_>,
 ) -> Result<ChoiceReport> {
-    let mut report = ChoiceReport::default();
-    for task in tasks {
-        let seqs: Vec<Vec<u32>> = task
-            .endings
-            .iter()
-            .map(|e| choice::tokenize(tok, &format!("{} {}", task.context, e)))
-            .collect::<Result<_>>()?;
-        let prefix = choice::common_prefix(&seqs);
-        choice::check_task(ctx, task.index, &seqs, prefix)?;
-        let scores = score_endings(ctx, &seqs, prefix)?;
-        let chosen = choice::best_index(&scores);
-        report.push(ChoiceResult {
-            task: task.index,
-            scores,
-            chosen,
-            correct: chosen == task.gold,
-        });
-        let done = report.results.len();
-        progress(
-            done,
-            tasks.len(),
-            &format!("{done}\t{:.8}", report.accuracy.percent()),
-        );
-    }
-    Ok(report)
-}
-
-/// Mean log-likelihood of each ending: the first ending token through the softmax of the
-/// prefix's last row, the others from their own rows; the sum and mean in double precision.
-fn score_endings(ctx: &mut Context, seqs: &[Vec<u32>], prefix: usize) -> Result<Vec<f64>> {
-    // Row r of the layout belongs to ending owner[r] and predicts token target[r].
-    let mut owner = vec![usize::MAX];
-    let mut target = vec![0u32];
-    for (s, seq) in seqs.iter().enumerate() {
-        for j in prefix..seq.len() - 1 {
-            owner.push(s);
-            target.push(seq[j + 1]);
-        }
-    }
-    let mut sums: Vec<f64> = vec![0.0; seqs.len()];
-    let mut counts: Vec<usize> = vec![1; seqs.len()];
-    choice::eval_shared_prefix(ctx, seqs, prefix, false, &mut |r, row| {
-        if r == 0 {
-            for (s, seq) in seqs.iter().enumerate() {
-                sums[s] = f64::from(softmax_logprob(row, seq[prefix] as usize));
-            }
-        } else {
-            let s = owner[r];
-            sums[s] += f64::from(choice_logprob(row, target[r] as usize));
-            counts[s] += 1;
-        }
-    })?;
-    Ok(sums
-        .iter()
-        .zip(&counts)
-        .map(|(&sum, &n)| sum / n as f64)
-        .collect())
+    choice::score_endings_tasks(ctx, tok, tasks, progress)
 }
 
 #[cfg(test)]

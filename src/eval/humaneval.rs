@@ -14,8 +14,8 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::tokenizer::{ChatMessage, Tokenizer};
 
-use super::data::{line_error, text_lines};
-use super::generate::{greedy, Prompting};
+use super::data::json_lines;
+use super::generate::{first_tasks, greedy_each, GreedySettings, Prompting};
 use super::Progress;
 
 /// The stop strings of the HumanEval paper.
@@ -34,25 +34,16 @@ pub struct Problem {
 
 /// Reads a problems JSON-lines file (blank lines are skipped). Errors name the line.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Problem>> {
-    let mut out = Vec::new();
-    for (i, line) in text_lines(bytes)?.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| line_error(i + 1, format!("not a JSON object: {e}")))?;
-        let field = |k: &str| {
-            v.get(k)
-                .and_then(|x| x.as_str())
-                .map(str::to_string)
-                .ok_or_else(|| line_error(i + 1, format!("no string field \"{k}\"")))
-        };
-        out.push(Problem {
-            line: i + 1,
-            task_id: field("task_id")?,
-            prompt: field("prompt")?,
-        });
-    }
+    let out = json_lines(bytes)?
+        .into_iter()
+        .map(|record| {
+            Ok(Problem {
+                line: record.line,
+                task_id: record.string("task_id")?,
+                prompt: record.string("prompt")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     if out.is_empty() {
         return Err(Error::format("the file holds no HumanEval problem"));
     }
@@ -113,29 +104,36 @@ pub fn run(
     params: &HumanEvalParams,
     progress: Progress<'_>,
 ) -> Result<Vec<Sample>> {
-    let n = params
-        .max_tasks
-        .map_or(problems.len(), |m| m.min(problems.len()));
+    let problems = first_tasks(problems, params.max_tasks);
     let mut stops: Vec<&str> = STOPS.to_vec();
     if matches!(params.prompting, Prompting::Chat(_)) {
         stops.push("```");
     }
-    let mut out = Vec::with_capacity(n);
-    for p in &problems[..n] {
-        let prompt = build_prompt(tok, p, &params.prompting)?;
-        let tokens = params.prompting.tokenize(tok, &prompt)?;
-        let g = greedy(ctx, tok, &tokens, params.max_tokens, &stops)
-            .map_err(|e| e.context(format!("{} (line {})", p.task_id, p.line)))?;
-        out.push(Sample {
-            task_id: p.task_id.clone(),
-            completion: g.text,
-        });
-        progress(
-            out.len(),
-            n,
-            &format!("{}\t{} tokens, {:?}", p.task_id, g.n_tokens, g.stop),
-        );
-    }
+    let settings = GreedySettings {
+        prompting: &params.prompting,
+        max_tokens: params.max_tokens,
+        stops: &stops,
+    };
+    let mut out = Vec::with_capacity(problems.len());
+    greedy_each(
+        ctx,
+        tok,
+        problems,
+        &settings,
+        |p| build_prompt(tok, p, &params.prompting),
+        |p| format!("{} (line {})", p.task_id, p.line),
+        |p, g| {
+            out.push(Sample {
+                task_id: p.task_id.clone(),
+                completion: g.text,
+            });
+            progress(
+                out.len(),
+                problems.len(),
+                &format!("{}\t{} tokens, {:?}", p.task_id, g.n_tokens, g.stop),
+            );
+        },
+    )?;
     Ok(out)
 }
 

@@ -16,8 +16,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::tokenizer::Tokenizer;
 
-use super::choice::{self, ChoiceReport, ChoiceResult};
-use super::logprob::{choice_logprob, softmax_logprob};
+use super::choice::{self, ChoiceReport, EndingsTask};
 use super::rng::Mt19937;
 use super::Progress;
 
@@ -202,6 +201,23 @@ pub fn write(tasks: &[ChoiceTask]) -> Vec<u8> {
     out
 }
 
+impl EndingsTask for ChoiceTask {
+    type Sum = f32;
+    fn index(&self) -> usize {
+        self.index
+    }
+    fn choice_texts(&self) -> Vec<String> {
+        self.mc1
+            .answers
+            .iter()
+            .map(|a| format!("{} {a}", self.question))
+            .collect()
+    }
+    fn is_correct(&self, chosen: usize) -> bool {
+        self.mc1.labels.get(chosen) == Some(&1)
+    }
+}
+
 /// Scores `tasks`. `ctx` must compute logits for every position.
 pub fn score(
     ctx: &mut Context,
@@ -209,61 +225,7 @@ pub fn score(
     tasks: &[ChoiceTask],
     progress: Progress<'_>,
 ) -> Result<ChoiceReport> {
-    let mut report = ChoiceReport::default();
-    for task in tasks {
-        let seqs: Vec<Vec<u32>> = task
-            .mc1
-            .answers
-            .iter()
-            .map(|a| choice::tokenize(tok, &format!("{} {a}", task.question)))
-            .collect::<Result<_>>()?;
-        let prefix = choice::common_prefix(&seqs);
-        choice::check_task(ctx, task.index, &seqs, prefix)?;
-        let scores = score_answers(ctx, &seqs, prefix)?;
-        let chosen = choice::best_index(&scores);
-        report.push(ChoiceResult {
-            task: task.index,
-            scores: scores.iter().map(|&s| f64::from(s)).collect(),
-            chosen,
-            correct: task.mc1.labels.get(chosen) == Some(&1),
-        });
-        let done = report.results.len();
-        progress(
-            done,
-            tasks.len(),
-            &format!("{done}\t{:.8}", report.accuracy.percent()),
-        );
-    }
-    Ok(report)
-}
-
-fn score_answers(ctx: &mut Context, seqs: &[Vec<u32>], prefix: usize) -> Result<Vec<f32>> {
-    let mut owner = vec![usize::MAX];
-    let mut target = vec![0u32];
-    for (s, seq) in seqs.iter().enumerate() {
-        for j in prefix..seq.len() - 1 {
-            owner.push(s);
-            target.push(seq[j + 1]);
-        }
-    }
-    let mut sums = vec![0.0f32; seqs.len()];
-    let mut counts = vec![1usize; seqs.len()];
-    choice::eval_shared_prefix(ctx, seqs, prefix, false, &mut |r, row| {
-        if r == 0 {
-            for (s, seq) in seqs.iter().enumerate() {
-                sums[s] = softmax_logprob(row, seq[prefix] as usize);
-            }
-        } else {
-            let s = owner[r];
-            sums[s] += choice_logprob(row, target[r] as usize);
-            counts[s] += 1;
-        }
-    })?;
-    Ok(sums
-        .iter()
-        .zip(&counts)
-        .map(|(&sum, &n)| sum / n as f32)
-        .collect())
+    choice::score_endings_tasks(ctx, tok, tasks, progress)
 }
 
 #[cfg(test)]

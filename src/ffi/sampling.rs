@@ -176,7 +176,7 @@ pub extern "C" fn tern_sampler_default_params() -> tern_sampler_params {
 /// Creates a sampler. `params` may be NULL for the defaults; it is copied (with its bias
 /// array) and need not outlive the call. On success stores a new handle in
 /// `*out_sampler`, which the caller frees with `tern_sampler_free`; on failure (a NaN
-/// parameter, a negative count, ...) stores NULL.
+/// or infinite parameter, a negative count, ...) stores NULL.
 #[no_mangle]
 pub extern "C" fn tern_sampler_new(
     params: *const tern_sampler_params,

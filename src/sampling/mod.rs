@@ -107,39 +107,31 @@ impl SamplerParams {
         }
     }
 
-    /// Checks the parameters: no NaN, a finite temperature, a positive finite repetition
-    /// penalty, finite frequency and presence penalties, a window of at most
-    /// [`MAX_PENALTY_WINDOW`], no NaN bias.
+    /// Checks the parameters: every number finite (temperature, top-p, min-p, typical-p
+    /// and the penalties; an infinite value turns nothing on or off that a finite one
+    /// cannot), a repetition penalty > 0, a window of at most [`MAX_PENALTY_WINDOW`], no
+    /// NaN bias (a bias of `-inf` bans its token).
     pub fn validate(&self) -> Result<()> {
-        let not_nan = |name: &str, v: f32| {
-            if v.is_nan() {
-                Err(Error::invalid(format!("sampler parameter {name} is NaN")))
-            } else {
-                Ok(())
-            }
-        };
-        not_nan("top_p", self.top_p)?;
-        not_nan("min_p", self.min_p)?;
-        not_nan("typical_p", self.typical_p)?;
-        if !self.temperature.is_finite() {
-            return Err(Error::invalid(format!(
-                "sampler temperature must be finite (got {})",
-                self.temperature
-            )));
-        }
-        if !(self.penalty_repeat.is_finite() && self.penalty_repeat > 0.0) {
-            return Err(Error::invalid(format!(
-                "penalty_repeat must be finite and > 0 (got {}; 1.0 turns it off)",
-                self.penalty_repeat
-            )));
-        }
         for (name, v) in [
+            ("temperature", self.temperature),
+            ("top_p", self.top_p),
+            ("min_p", self.min_p),
+            ("typical_p", self.typical_p),
+            ("penalty_repeat", self.penalty_repeat),
             ("penalty_freq", self.penalty_freq),
             ("penalty_present", self.penalty_present),
         ] {
             if !v.is_finite() {
-                return Err(Error::invalid(format!("{name} must be finite (got {v})")));
+                return Err(Error::invalid(format!(
+                    "sampler parameter {name} must be finite (got {v})"
+                )));
             }
+        }
+        if self.penalty_repeat <= 0.0 {
+            return Err(Error::invalid(format!(
+                "penalty_repeat must be > 0 (got {}; 1.0 turns it off)",
+                self.penalty_repeat
+            )));
         }
         if self.penalty_last_n > MAX_PENALTY_WINDOW {
             return Err(Error::invalid(format!(

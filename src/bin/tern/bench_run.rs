@@ -196,13 +196,9 @@ pub fn run_plan(
     }
     let mut out = Vec::new();
     for &threads in &plan.threads {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
         for &test in &tests {
-            let record =
-                pool.install(|| measure(&model, &summary, path, bos, plan, threads, test))?;
+            // The context made for the test runs on its own pool of `threads` threads.
+            let record = measure(&model, &summary, path, bos, plan, threads, test)?;
             on_record(&record);
             out.push(record);
         }

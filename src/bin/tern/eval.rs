@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use tern::context::{Context, ContextParams};
+use tern::context::Context;
 use tern::eval::generate::Prompting;
 use tern::eval::gsm8k::{self, Gsm8kParams};
 use tern::eval::humaneval::{self, HumanEvalParams};
@@ -13,7 +13,7 @@ use tern::model::{LoadParams, Model};
 use tern::{Error, Result};
 
 use crate::args::Args;
-use crate::perplexity::{common_options, read_file, with_threads, RunOptions};
+use crate::perplexity::{common_options, read_file, RunOptions};
 
 const HELP: &str = "\
 usage: tern eval --task TASK -m FILE -f DATA [--tasks N] [options]
@@ -170,17 +170,8 @@ pub fn run(mut args: Args) -> Result<()> {
             .min(4096),
         None => 512,
     };
-    let mut ctx = Context::new(
-        model.clone(),
-        &ContextParams {
-            n_ctx,
-            n_batch: n_batch.min(n_ctx),
-            kv_type: opts.kv_type,
-            logits_all: !task.generates(),
-            n_threads: opts.threads,
-            n_threads_batch: opts.threads,
-        },
-    )?;
+    let ctx_params = opts.context_params(n_ctx, n_batch, !task.generates());
+    let mut ctx = Context::new(model.clone(), &ctx_params)?;
     let tok = model
         .tokenizer()
         .ok_or_else(|| Error::model("the model file has no tokenizer"))?;
@@ -196,29 +187,23 @@ pub fn run(mut args: Args) -> Result<()> {
                 "hellaswag: {} tasks (random order as llama-perplexity)",
                 tasks.len()
             );
-            let report = with_threads(opts.threads, || {
-                hellaswag::score(&mut ctx, tok, &tasks, &mut progress)
-            })
-            .map_err(data_err)?;
+            let report =
+                hellaswag::score(&mut ctx, tok, &tasks, &mut progress).map_err(data_err)?;
             print_choice_report("HellaSwag", &report, &opts);
         }
         Task::Winogrande => {
             let all = winogrande::parse(&bytes, drop_last_line).map_err(data_err)?;
             let tasks = winogrande::select(all, n_tasks.unwrap_or(0));
             eprintln!("winogrande: {} tasks", tasks.len());
-            let report = with_threads(opts.threads, || {
-                winogrande::score(&mut ctx, tok, &tasks, &mut progress)
-            })
-            .map_err(data_err)?;
+            let report =
+                winogrande::score(&mut ctx, tok, &tasks, &mut progress).map_err(data_err)?;
             print_choice_report("Winogrande", &report, &opts);
         }
         Task::MultipleChoice => {
             let tasks = multiple_choice::load(&bytes, n_tasks.unwrap_or(0)).map_err(data_err)?;
             eprintln!("multiple-choice: {} tasks", tasks.len());
-            let report = with_threads(opts.threads, || {
-                multiple_choice::score(&mut ctx, tok, &tasks, &mut progress)
-            })
-            .map_err(data_err)?;
+            let report =
+                multiple_choice::score(&mut ctx, tok, &tasks, &mut progress).map_err(data_err)?;
             print_choice_report("Multiple choice", &report, &opts);
         }
         Task::Gsm8k => {
@@ -230,10 +215,8 @@ pub fn run(mut args: Args) -> Result<()> {
                 max_tokens: max_tokens.unwrap_or(defaults.max_tokens),
                 prompting,
             };
-            let report = with_threads(opts.threads, || {
-                gsm8k::run(&mut ctx, tok, &items, &params, &mut progress)
-            })
-            .map_err(data_err)?;
+            let report =
+                gsm8k::run(&mut ctx, tok, &items, &params, &mut progress).map_err(data_err)?;
             if opts.json {
                 let results: Vec<_> = report
                     .results
@@ -268,10 +251,8 @@ pub fn run(mut args: Args) -> Result<()> {
                 max_tokens: max_tokens.unwrap_or(defaults.max_tokens),
                 prompting,
             };
-            let samples = with_threads(opts.threads, || {
-                humaneval::run(&mut ctx, tok, &problems, &params, &mut progress)
-            })
-            .map_err(data_err)?;
+            let samples = humaneval::run(&mut ctx, tok, &problems, &params, &mut progress)
+                .map_err(data_err)?;
             let path = out_path.unwrap_or_else(|| "samples.jsonl".to_string());
             std::fs::write(&path, humaneval::samples_jsonl(&samples))
                 .map_err(|e| Error::Io(format!("{path}: {e}")))?;

@@ -63,17 +63,22 @@ pub fn common_options(args: &mut Args, help: &str) -> Result<RunOptions> {
     })
 }
 
-pub fn read_file(path: &str) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Io(format!("{path}: {e}")))
+impl RunOptions {
+    /// The context for a run: `-t N` gives it N threads for batches and single tokens alike.
+    pub fn context_params(&self, n_ctx: usize, n_batch: usize, logits_all: bool) -> ContextParams {
+        ContextParams {
+            n_ctx,
+            n_batch: n_batch.min(n_ctx),
+            kv_type: self.kv_type,
+            logits_all,
+            n_threads: self.threads,
+            n_threads_batch: self.threads,
+        }
+    }
 }
 
-/// Runs `f` on a pool of `threads` workers.
-pub fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start {threads} threads: {e}")))?;
-    pool.install(f)
+pub fn read_file(path: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io(format!("{path}: {e}")))
 }
 
 pub fn run(mut args: Args) -> Result<()> {
@@ -99,32 +104,20 @@ pub fn run(mut args: Args) -> Result<()> {
     let tok = model
         .tokenizer()
         .ok_or_else(|| Error::model("the model file has no tokenizer"))?;
-    let mut ctx = Context::new(
-        model.clone(),
-        &ContextParams {
-            n_ctx,
-            n_batch: n_batch.min(n_ctx),
-            kv_type: opts.kv_type,
-            logits_all: true,
-            n_threads: opts.threads,
-            n_threads_batch: opts.threads,
-        },
-    )?;
+    let mut ctx = Context::new(model.clone(), &opts.context_params(n_ctx, n_batch, true))?;
     let params = PerplexityParams { n_ctx, max_chunks };
-    let report = with_threads(opts.threads, || {
-        perplexity(
-            &mut ctx,
-            tok,
-            prompt_bytes(&bytes),
-            &params,
-            &mut |done, total, line| {
-                eprint!("{line},");
-                if done == total {
-                    eprintln!();
-                }
-            },
-        )
-    })
+    let report = perplexity(
+        &mut ctx,
+        tok,
+        prompt_bytes(&bytes),
+        &params,
+        &mut |done, total, line| {
+            eprint!("{line},");
+            if done == total {
+                eprintln!();
+            }
+        },
+    )
     .map_err(|e| e.context(&opts.data))?;
     if opts.json {
         let v = serde_json::json!({
