@@ -116,8 +116,19 @@ impl Context {
             config.k_dim(),
             config.v_dim(),
         );
+        // Prompts run on `n_threads_batch` threads, single tokens on `n_threads`: one pool
+        // when the two agree, else a second, small one for decoding.
+        let (t_decode, t_batch) = (
+            threads_or_available(params.n_threads),
+            threads_or_available(params.n_threads_batch),
+        );
         let total = kv_bytes
-            .zip(ForwardScratch::bytes_needed(config, n_batch, n_ctx))
+            .zip(ForwardScratch::bytes_needed(
+                config,
+                n_batch,
+                n_ctx,
+                t_decode.max(t_batch),
+            ))
             .and_then(|(a, b)| a.checked_add(b))
             .zip(
                 out_rows
@@ -136,13 +147,7 @@ impl Context {
             config.k_dim(),
             config.v_dim(),
         )?;
-        let scratch = ForwardScratch::new(config, weights, n_batch, n_ctx)?;
-        // Prompts run on `n_threads_batch` threads, single tokens on `n_threads`: one pool
-        // when the two agree, else a second, small one for decoding.
-        let (t_decode, t_batch) = (
-            threads_or_available(params.n_threads),
-            threads_or_available(params.n_threads_batch),
-        );
+        let scratch = ForwardScratch::new(config, weights, n_batch, n_ctx, t_decode.max(t_batch))?;
         let workers = Workers::new(t_batch, n_batch)?;
         let workers_decode = if t_decode == t_batch {
             None

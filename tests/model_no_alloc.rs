@@ -99,6 +99,26 @@ fn eval_allocates_nothing() {
                      n_threads {n_threads}"
                 );
             }
+            // A prompt long enough for attention to split its heads over the threads
+            // (64 tokens x 4 heads x 64 positions).
+            let params = ContextParams {
+                n_ctx: 80,
+                n_batch: 64,
+                kv_type,
+                logits_all: false,
+                n_threads: 2,
+                n_threads_batch: 2,
+            };
+            let mut ctx = Context::new(model.clone(), &params).unwrap();
+            let prompt: Vec<u32> = (1..=64).collect();
+            let n = allocations(|| {
+                ctx.eval(&prompt).unwrap();
+                ctx.eval(&[7]).unwrap();
+            });
+            assert_eq!(
+                n, 0,
+                "{arch} {weights} head {head} {kv_type:?}: long prompt"
+            );
         }
     }
 }

@@ -5,7 +5,7 @@ usage: plot_tps_bpw.py RESULTS.csv OUT.svg [TITLE]
 
 RESULTS.csv columns: engine,shape,type,threads,bpw,tg_tps  (one row per measurement).
 One marker per row; colour by engine, shape by model shape, labelled with the type and
-thread count. Written for docs/PERF.md's Sherry section (tools/sherry_bench.sh makes the CSV).
+thread count. Written for docs/PERF.md's Sherry section (tools/sherry_bench.py makes the CSV).
 """
 import csv
 import sys

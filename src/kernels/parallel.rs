@@ -163,6 +163,39 @@ impl Workers {
     }
 }
 
+impl Workers {
+    /// Cuts `out` into runs of whole units of `unit` floats, one run per scratch at most,
+    /// and calls `f(first_unit, run, scratch)` on each, the runs in parallel on the pool
+    /// when `parallel` holds (else one run over everything, with `scratches[0]`, on this
+    /// thread). Each unit is computed by `f` alone, so the results do not depend on the
+    /// cut. For work whose units are independent but need scratch memory (attention heads).
+    pub fn for_unit_runs<S: Send>(
+        &self,
+        out: &mut [f32],
+        unit: usize,
+        scratches: &mut [S],
+        parallel: bool,
+        f: &(dyn Fn(usize, &mut [f32], &mut S) + Sync),
+    ) {
+        assert!(unit > 0 && out.len() % unit == 0, "whole units");
+        assert!(!scratches.is_empty(), "at least one scratch");
+        let units = out.len() / unit;
+        let runs = scratches.len().min(units);
+        let pool = match &self.pool {
+            Some(p) if parallel && runs >= 2 => p,
+            _ => return f(0, out, &mut scratches[0]),
+        };
+        if pool.current_thread_index().is_none() {
+            return pool.install(|| self.for_unit_runs(out, unit, scratches, parallel, f));
+        }
+        let per_run = units.div_ceil(runs);
+        out.par_chunks_mut(per_run * unit)
+            .zip(scratches.par_iter_mut())
+            .enumerate()
+            .for_each(|(i, (o, s))| f(i * per_run, o, s));
+    }
+}
+
 /// An output buffer that several threads write disjoint parts of.
 struct SharedOut {
     ptr: *mut f32,

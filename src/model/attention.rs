@@ -21,6 +21,7 @@ use half::f16;
 use super::kv_cache::{KvCache, KvRows};
 use super::numerics;
 use crate::kernels::simd::{self, HeadRows};
+use crate::kernels::Workers;
 
 /// The head layout of one attention layer.
 #[derive(Debug, Clone, Copy)]
@@ -69,9 +70,20 @@ impl AttentionScratch {
 /// llama.cpp pads the number of cache cells attention reads to a multiple of 32.
 const KV_PAD: usize = 32;
 
+/// Attention runs its heads on several threads when the batch holds at least this many
+/// (head, cached position) pairs: below it (one token over a short context) the work is
+/// a few microseconds, less than handing it to the pool costs.
+const PARALLEL_MIN_HEAD_POSITIONS: usize = 8192;
+
+/// Scratches per thread [`attend`] can use: the heads of a batch are cut into this many
+/// runs per thread, for balance (later tokens of a prompt see more positions).
+pub const SCRATCHES_PER_THREAD: usize = 4;
+
 /// Computes the attention output of the `n` tokens at positions `start..start + n`,
 /// whose keys and values are already in `cache` (layer `layer`). `q` holds `n` rows of
 /// `n_head * head_dim` rotated queries; `out` receives `n` rows of `n_head * head_dim_v`.
+/// The (token, head) pairs are independent; with enough of them they are split over
+/// `workers`' threads, one of `scratches` per run (the results are the same bits).
 #[allow(clippy::too_many_arguments)]
 pub fn attend(
     shape: &AttentionShape,
@@ -81,6 +93,37 @@ pub fn attend(
     n: usize,
     q: &[f32],
     out: &mut [f32],
+    scratches: &mut [AttentionScratch],
+    workers: &Workers,
+) {
+    let o_dim = shape.n_head * shape.head_dim_v;
+    let parallel = n * shape.n_head * (start + n) >= PARALLEL_MIN_HEAD_POSITIONS;
+    workers.for_unit_runs(
+        &mut out[..n * o_dim],
+        shape.head_dim_v,
+        scratches,
+        parallel,
+        &|first, run, scratch| {
+            for (i, oh) in run.chunks_exact_mut(shape.head_dim_v).enumerate() {
+                let (t, h) = ((first + i) / shape.n_head, (first + i) % shape.n_head);
+                attend_head(shape, cache, layer, start, n, t, h, q, oh, scratch);
+            }
+        },
+    );
+}
+
+/// One query head `h` of token `t` (of the batch described in [`attend`]) into `oh`.
+#[allow(clippy::too_many_arguments)]
+fn attend_head(
+    shape: &AttentionShape,
+    cache: &KvCache,
+    layer: usize,
+    start: usize,
+    n: usize,
+    t: usize,
+    h: usize,
+    q: &[f32],
+    oh: &mut [f32],
     scratch: &mut AttentionScratch,
 ) {
     let AttentionShape {
@@ -97,74 +140,67 @@ pub fn attend(
     let values = cache.values(layer, n_kv_total);
     let round_probs = n == 1;
     let q_dim = n_head * head_dim;
-    let o_dim = n_head * head_dim_v;
 
-    for t in 0..n {
-        let n_kv = start + t + 1;
-        for h in 0..n_head {
-            let kvh = h / group;
-            let qh = &q[t * q_dim + h * head_dim..][..head_dim];
-            let query = &mut scratch.query[..head_dim];
-            let scores = &mut scratch.scores[..n_kv];
-            match keys {
-                KvRows::F16(k) => {
-                    if !simd::round_to_f16(qh, query) {
-                        for (d, &s) in query.iter_mut().zip(qh) {
-                            *d = f16::from_f32(s).to_f32();
-                        }
-                    }
-                    for (j, s) in scores.iter_mut().enumerate() {
-                        let kr = &k[j * k_dim + kvh * head_dim..][..head_dim];
-                        let dot = simd::dot_f16_exact_halves(query, kr).unwrap_or_else(|| {
-                            numerics::dot_exact_products(query, |i| kr[i].to_f32())
-                        });
-                        *s = dot * scale;
-                    }
-                }
-                KvRows::F32(k) => {
-                    for (j, s) in scores.iter_mut().enumerate() {
-                        let kr = &k[j * k_dim + kvh * head_dim..][..head_dim];
-                        let dot = simd::dot_f32_8(qh, kr).unwrap_or_else(|| dot_f32(qh, kr));
-                        *s = dot * scale;
-                    }
+    let n_kv = start + t + 1;
+    let kvh = h / group;
+    let qh = &q[t * q_dim + h * head_dim..][..head_dim];
+    let query = &mut scratch.query[..head_dim];
+    let scores = &mut scratch.scores[..n_kv];
+    match keys {
+        KvRows::F16(k) => {
+            if !simd::round_to_f16(qh, query) {
+                for (d, &s) in query.iter_mut().zip(qh) {
+                    *d = f16::from_f32(s).to_f32();
                 }
             }
-            if !simd::softmax_in_place(scores) {
-                softmax_in_place(scores);
+            for (j, s) in scores.iter_mut().enumerate() {
+                let kr = &k[j * k_dim + kvh * head_dim..][..head_dim];
+                let dot = simd::dot_f16_exact_halves(query, kr)
+                    .unwrap_or_else(|| numerics::dot_exact_products(query, |i| kr[i].to_f32()));
+                *s = dot * scale;
             }
+        }
+        KvRows::F32(k) => {
+            for (j, s) in scores.iter_mut().enumerate() {
+                let kr = &k[j * k_dim + kvh * head_dim..][..head_dim];
+                let dot = simd::dot_f32_8(qh, kr).unwrap_or_else(|| dot_f32(qh, kr));
+                *s = dot * scale;
+            }
+        }
+    }
+    if !simd::softmax_in_place(scores) {
+        softmax_in_place(scores);
+    }
 
-            let oh = &mut out[t * o_dim + h * head_dim_v..][..head_dim_v];
-            let head = ValueHead {
-                stride: v_dim,
-                offset: kvh * head_dim_v,
-                dim: head_dim_v,
-            };
-            let rows = HeadRows {
-                stride: v_dim,
-                offset: kvh * head_dim_v,
-                dim: head_dim_v,
-            };
-            let (lanes, tail) = (&mut scratch.value_lanes, &mut scratch.value_tail);
-            match values {
-                KvRows::F16(v) if round_probs => {
-                    // ggml: probabilities to f16, then vec_dot_f16 over the padded cells.
-                    let padded = n_kv_total.div_ceil(KV_PAD) * KV_PAD;
-                    let full = padded / 64 * 64;
-                    if !simd::value_sum_f16_probs(scores, v, rows, full, lanes, tail, oh) {
-                        value_sum_f16_probs(scores, v, head, full, lanes, tail, oh);
-                    }
-                }
-                // llamafile's sgemm: f32 probabilities.
-                KvRows::F16(v) => {
-                    if !simd::value_sum_tinyblas(scores, v, rows, lanes, oh) {
-                        value_sum_tinyblas(scores, v, head, lanes, oh);
-                    }
-                }
-                KvRows::F32(v) => {
-                    if !simd::value_sum_f32(scores, v, rows, oh) {
-                        value_sum_f32(scores, v, head, oh);
-                    }
-                }
+    let head = ValueHead {
+        stride: v_dim,
+        offset: kvh * head_dim_v,
+        dim: head_dim_v,
+    };
+    let rows = HeadRows {
+        stride: v_dim,
+        offset: kvh * head_dim_v,
+        dim: head_dim_v,
+    };
+    let (lanes, tail) = (&mut scratch.value_lanes, &mut scratch.value_tail);
+    match values {
+        KvRows::F16(v) if round_probs => {
+            // ggml: probabilities to f16, then vec_dot_f16 over the padded cells.
+            let padded = n_kv_total.div_ceil(KV_PAD) * KV_PAD;
+            let full = padded / 64 * 64;
+            if !simd::value_sum_f16_probs(scores, v, rows, full, lanes, tail, oh) {
+                value_sum_f16_probs(scores, v, head, full, lanes, tail, oh);
+            }
+        }
+        // llamafile's sgemm: f32 probabilities.
+        KvRows::F16(v) => {
+            if !simd::value_sum_tinyblas(scores, v, rows, lanes, oh) {
+                value_sum_tinyblas(scores, v, head, lanes, oh);
+            }
+        }
+        KvRows::F32(v) => {
+            if !simd::value_sum_f32(scores, v, rows, oh) {
+                value_sum_f32(scores, v, head, oh);
             }
         }
     }
@@ -339,8 +375,18 @@ mod tests {
                 .map(|i| ((i * 5) % 11) as f32 * 0.2 - 1.0)
                 .collect();
             let mut out = vec![0.0; 3 * 32];
-            let mut scratch = AttentionScratch::new(8, 8);
-            attend(&shape, &cache, 0, 2, 3, &q, &mut out, &mut scratch);
+            let mut scratch = [AttentionScratch::new(8, 8)];
+            attend(
+                &shape,
+                &cache,
+                0,
+                2,
+                3,
+                &q,
+                &mut out,
+                &mut scratch,
+                &Workers::single(),
+            );
             for t in 0..3 {
                 for h in 0..4 {
                     let kvh = h / 2;
@@ -363,6 +409,66 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn heads_split_over_threads_give_the_same_bits() {
+        let shape = AttentionShape {
+            n_head: 8,
+            n_head_kv: 2,
+            head_dim: 16,
+            head_dim_v: 16,
+            scale: 0.25,
+        };
+        let (ctx, start) = (1100, 1030);
+        let val = |i: usize| ((i * 2_654_435_761) % 1999) as f32 / 999.5 - 1.0;
+        for ty in [KvType::F32, KvType::F16] {
+            let mut cache = KvCache::new(ty, ctx, 1, 32, 32).unwrap();
+            for p in 0..ctx {
+                let k: Vec<f32> = (0..32).map(|j| val(p * 64 + j)).collect();
+                let v: Vec<f32> = (0..32).map(|j| val(p * 64 + 32 + j + 7)).collect();
+                cache.store(0, p, &k, &v);
+            }
+            cache.advance(ctx);
+            // A prompt of 40 after 1030 cached positions, and one decoded token after 1099:
+            // both above the parallel threshold.
+            for (start, n) in [(start, 40), (ctx - 1, 1)] {
+                assert!(n * 8 * (start + n) >= PARALLEL_MIN_HEAD_POSITIONS);
+                let q: Vec<f32> = (0..n * 128).map(|i| val(i + 5)).collect();
+                let mut one = vec![0.0; n * 128];
+                let mut scratch = [AttentionScratch::new(ctx, 16)];
+                attend(
+                    &shape,
+                    &cache,
+                    0,
+                    start,
+                    n,
+                    &q,
+                    &mut one,
+                    &mut scratch,
+                    &Workers::single(),
+                );
+                let workers = Workers::new(2, 1).unwrap();
+                let mut scratches: Vec<_> =
+                    (0..8).map(|_| AttentionScratch::new(ctx, 16)).collect();
+                let mut two = vec![0.0; n * 128];
+                workers.run(|| {
+                    attend(
+                        &shape,
+                        &cache,
+                        0,
+                        start,
+                        n,
+                        &q,
+                        &mut two,
+                        &mut scratches,
+                        &workers,
+                    )
+                });
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&one), bits(&two), "{ty:?} start {start} n {n}");
             }
         }
     }

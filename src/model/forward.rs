@@ -20,7 +20,7 @@
 //! As in llama.cpp, the last block computes its feed-forward part only for the rows whose
 //! logits are wanted. Nothing here allocates: every buffer is in [`ForwardScratch`].
 
-use super::attention::{attend, AttentionScratch, AttentionShape};
+use super::attention::{attend, AttentionScratch, AttentionShape, SCRATCHES_PER_THREAD};
 use super::config::{FfnActivation, ModelConfig};
 use super::kv_cache::KvCache;
 use super::linear::{self, ActivationScratch, LinearInput};
@@ -46,17 +46,20 @@ pub struct ForwardScratch {
     gate: Vec<f32>,
     up: Vec<f32>,
     acts: ActivationScratch,
-    attention: AttentionScratch,
+    /// One per run of heads attention may split into ([`SCRATCHES_PER_THREAD`] per thread).
+    attention: Vec<AttentionScratch>,
     rope_table: Vec<f32>,
 }
 
 impl ForwardScratch {
-    /// Buffers for a model, batches of up to `n_batch` tokens and contexts of `n_ctx`.
+    /// Buffers for a model, batches of up to `n_batch` tokens and contexts of `n_ctx`,
+    /// run on up to `n_threads` threads.
     pub fn new(
         config: &ModelConfig,
         weights: &ModelWeights,
         n_batch: usize,
         n_ctx: usize,
+        n_threads: usize,
     ) -> Result<ForwardScratch> {
         let b = n_batch;
         let widest = config.n_embd.max(config.attn_out_dim()).max(config.n_ff);
@@ -88,14 +91,21 @@ impl ForwardScratch {
             gate: f(b * config.n_ff)?,
             up: f(b * config.n_ff)?,
             acts: ActivationScratch::new(b, widest, linears)?,
-            attention: AttentionScratch::new(n_ctx, config.head_dim),
+            attention: (0..attention_scratches(n_threads))
+                .map(|_| AttentionScratch::new(n_ctx, config.head_dim))
+                .collect(),
             rope_table: vec![0.0; config.n_rot.max(2)],
         })
     }
 
     /// An upper bound of the bytes [`ForwardScratch::new`] allocates for these sizes;
     /// `None` when it overflows. Checked before anything is allocated.
-    pub fn bytes_needed(config: &ModelConfig, n_batch: usize, n_ctx: usize) -> Option<usize> {
+    pub fn bytes_needed(
+        config: &ModelConfig,
+        n_batch: usize,
+        n_ctx: usize,
+        n_threads: usize,
+    ) -> Option<usize> {
         let widest = config.n_embd.max(config.attn_out_dim()).max(config.n_ff);
         let per_row = [
             config.n_embd,
@@ -115,7 +125,8 @@ impl ForwardScratch {
         let rows = n_batch.checked_mul(per_row)?.checked_mul(4)?;
         let attention = n_ctx
             .checked_mul(4)?
-            .checked_add(config.head_dim.checked_mul(272)?)?;
+            .checked_add(config.head_dim.checked_mul(272)?)?
+            .checked_mul(attention_scratches(n_threads))?;
         rows.checked_add(attention)
     }
 
@@ -136,7 +147,22 @@ impl ForwardScratch {
             + self.gate.len()
             + self.up.len()
             + self.rope_table.len();
-        f * 4 + self.acts.memory_bytes() + self.attention.memory_bytes()
+        f * 4
+            + self.acts.memory_bytes()
+            + self
+                .attention
+                .iter()
+                .map(AttentionScratch::memory_bytes)
+                .sum::<usize>()
+    }
+}
+
+/// Attention scratches for `n_threads` threads (one run of heads per scratch).
+fn attention_scratches(n_threads: usize) -> usize {
+    if n_threads <= 1 {
+        1
+    } else {
+        n_threads.saturating_mul(SCRATCHES_PER_THREAD)
     }
 }
 
@@ -224,6 +250,7 @@ pub fn forward(
             &s.q,
             &mut s.attn,
             &mut s.attention,
+            m.workers,
         );
         let attn_in: &[f32] = match &lw.attn_sub_norm {
             Some(norm) => {

@@ -68,7 +68,9 @@ impl SynthShape {
             n_vocab: 32002,
             n_ctx_train: 2048,
             rope_freq_base: 10000.0,
-            tied_output: false,
+            // bitnet.cpp's `bitnet` architecture has no `output.weight`: it always reads the
+            // head from `token_embd` (and refuses a file with an extra tensor).
+            tied_output: true,
         };
         let t = text.trim().to_ascii_lowercase();
         let shape = match t.as_str() {
@@ -240,6 +242,13 @@ mod tests {
             (256, 512, 2, 4, 2, 600)
         );
         assert_eq!(SynthShape::parse("8b").unwrap().arch, Architecture::Llama);
+        // bitnet.cpp's `bitnet` architecture reads the head from the embedding and refuses a
+        // file that also has `output.weight` ("wrong number of tensors").
+        for name in ["large", "3b"] {
+            let s = SynthShape::parse(name).unwrap();
+            assert_eq!(s.arch, Architecture::Bitnet);
+            assert!(s.tied_output, "{name}");
+        }
         for bad in [
             "9b",
             "custom(1,2,3)",
