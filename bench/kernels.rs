@@ -6,6 +6,8 @@
 //! ```sh
 //! cargo bench --bench kernels            # everything (a few minutes)
 //! cargo bench --bench kernels -- quick   # fewer repetitions
+//! cargo bench --bench kernels -- gemm    # only the prefill GEMM table (add type names,
+//!                                        # e.g. `gemm I2_S TQ2_0`, to run only those)
 //! ```
 //!
 //! Weights are random (speed does not depend on the values). Each measured matrix is
@@ -125,6 +127,35 @@ fn best_time(reps: usize, min: Duration, copies: usize, mut f: impl FnMut(usize)
     best
 }
 
+/// CPU seconds the process has used so far (all threads).
+fn process_cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// Like [`best_time`], but in CPU seconds of the process per call (the sum over its
+/// threads), which a loaded machine disturbs less than wall time.
+fn best_cpu_time(reps: usize, min: Duration, mut f: impl FnMut()) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let start = Instant::now();
+        let cpu = process_cpu_secs();
+        let mut calls = 0u32;
+        while start.elapsed() < min || calls < 2 {
+            f();
+            calls += 1;
+        }
+        best = best.min((process_cpu_secs() - cpu) / calls as f64);
+    }
+    best
+}
+
 /// Streaming read bandwidth in GB/s with `threads` threads over `buf`.
 fn read_bandwidth(buf: &[u64], threads: usize, reps: usize) -> f64 {
     let sum_part = |part: &[u64]| {
@@ -175,7 +206,8 @@ fn quantized(rng: &mut Rng, ty: TensorType, n: usize, cols: usize) -> Vec<Quanti
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "quick");
     let (reps, min) = if quick {
         (3, Duration::from_millis(100))
     } else {
@@ -183,6 +215,21 @@ fn main() {
     };
     let threads = [1usize, 2];
     println!("{}", tern::kernels::system_info());
+    let mut rng = Rng(0x5eed);
+    if args.iter().any(|a| a == "gemm") {
+        let picked: Vec<TensorType> = GEMM_TYPES
+            .iter()
+            .copied()
+            .filter(|ty| args.iter().any(|a| *a == ty.to_string()))
+            .collect();
+        let types = if picked.is_empty() {
+            GEMM_TYPES
+        } else {
+            &picked
+        };
+        gemm_table(&mut rng, types, reps, min, &threads);
+        return;
+    }
 
     // Streaming read bandwidth, 1 GiB.
     let buf: Vec<u64> = (0..(1usize << 27)).map(|i| i as u64).collect();
@@ -197,7 +244,6 @@ fn main() {
         println!("  {t} thread(s): {b:.1} GB/s");
     }
 
-    let mut rng = Rng(0x5eed);
     println!();
     println!("ternary GEMV, one token, weights from memory: GB/s of weight bytes (% of the read bandwidth at that thread count)");
     println!("| type | shape | path | 1 thread | 2 threads |");
@@ -296,30 +342,40 @@ fn main() {
         }
     }
 
+    gemm_table(&mut rng, GEMM_TYPES, reps, min, &threads);
+}
+
+/// The types the prefill GEMM table covers.
+const GEMM_TYPES: &[TensorType] = &[
+    TensorType::I2_S,
+    TensorType::TQ2_0,
+    TensorType::TQ1_0,
+    TensorType::Sherry,
+    TensorType::STQ1_0,
+];
+
+/// Prefill GEMM throughput (128 tokens, weights and activations warm) for `types` on the
+/// 2B4T FFN shapes.
+fn gemm_table(rng: &mut Rng, types: &[TensorType], reps: usize, min: Duration, threads: &[usize]) {
     println!();
-    println!("ternary GEMM, 128 tokens (prefill): G weight·token products per second");
+    println!("ternary GEMM, 128 tokens (prefill): G weight·token products per second (wall");
+    println!("time; in brackets per CPU-second of the process, steadier on a loaded machine)");
     println!("| type | shape | path | 1 thread | 2 threads |");
     println!("|---|---|---|---|---|");
     let n = 128;
-    for ty in [
-        TensorType::I2_S,
-        TensorType::TQ2_0,
-        TensorType::TQ1_0,
-        TensorType::Sherry,
-        TensorType::STQ1_0,
-    ] {
+    for &ty in types {
         for &(label, rows, cols) in &SHAPES[2..4] {
-            let data = random_tensor(&mut rng, ty, rows, cols);
+            let data = random_tensor(rng, ty, rows, cols);
             let m = TernaryMatrix::new(ty, &[cols as u64, rows as u64], &data).unwrap();
             for table in paths().iter().filter(|t| t.isa != Isa::Scalar) {
                 let kernel = *table.ternary(ty).unwrap();
-                let mut acts = quantized(&mut rng, ty, n, cols);
+                let mut acts = quantized(rng, ty, n, cols);
                 if let Some(p) = kernel.prepare {
                     acts.iter_mut().for_each(|a| p(cols, a));
                 }
                 let mut out = vec![0.0f32; n * rows];
                 let mut cells = Vec::new();
-                for &t in &threads {
+                for &t in threads {
                     let workers = Workers::new(t, n).unwrap();
                     let secs = workers.run(|| {
                         best_time(reps.min(3), min, 1, |_| {
@@ -328,7 +384,19 @@ fn main() {
                             });
                         })
                     });
-                    cells.push(format!("{:.0}", (rows * cols * n) as f64 / secs / 1e9));
+                    let cpu = workers.run(|| {
+                        best_cpu_time(reps.min(3), min, || {
+                            workers.for_row_chunks(rows, n, &mut out, &|r, o| {
+                                (kernel.gemm)(&m, &acts, r, o)
+                            });
+                        })
+                    });
+                    let products = (rows * cols * n) as f64;
+                    cells.push(format!(
+                        "{:.0} ({:.0})",
+                        products / secs / 1e9,
+                        products / cpu / 1e9
+                    ));
                 }
                 println!(
                     "| {ty} | {label} | {} {} | {} | {} |",

@@ -92,30 +92,160 @@ unsafe fn gemm_rows_avx2(
         }
         return;
     }
-    for r in rows.clone() {
-        let w = [wrow(r)];
-        let mut t = 0;
-        while t + 4 <= acts.len() {
-            let q = [
-                acts[t].qs().as_ptr(),
-                acts[t + 1].qs().as_ptr(),
-                acts[t + 2].qs().as_ptr(),
-                acts[t + 3].qs().as_ptr(),
-            ];
-            // SAFETY: one row of `row_bytes`, four activation rows of `cols` quants.
-            let s = unsafe { dot_tile::<1, 4>(&w, &q, nblocks) };
-            for (i, &v) in s[0].iter().enumerate() {
-                store(t + i, r, v);
+    // SAFETY: as for this function (AVX2; the sizes were asserted by the entry).
+    unsafe { gemm_blocked(m, acts, rows, out) }
+}
+
+/// Rows per row block of the prefill path: its weights for one column chunk (64 × 256
+/// bytes) stay in L1 while every token group passes over them.
+const BLOCK_ROWS: usize = 64;
+/// Tokens per register tile of the prefill path.
+const TILE_TOKENS: usize = 4;
+/// Weight rows per register tile of the prefill path.
+const TILE_ROWS: usize = 2;
+
+/// The prefill path: for each block of [`BLOCK_ROWS`] rows and each chunk of
+/// [`BLOCKS_PER_WIDEN`] I2_S blocks (1024 columns), every group of [`TILE_TOKENS`] tokens
+/// passes over the rows in tiles of [`TILE_ROWS`] rows × [`TILE_TOKENS`] tokens
+/// ([`gemm_tile`]); the tiles' exact 32-bit sums are added up per (token, row) in `sums`,
+/// and the float epilogue runs once per output. The chunk's activations of one token
+/// group (4 KiB) and weights of the row block (16 KiB) stay in L1.
+///
+/// # Safety
+/// AVX2; the operand sizes as asserted by [`gemm_rows`].
+#[target_feature(enable = "avx2")]
+unsafe fn gemm_blocked(
+    m: &TernaryMatrix,
+    acts: &[QuantizedActivations],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    let nr = rows.len();
+    let nt = acts.len();
+    let row_bytes = m.cols / 4;
+    let nblocks = m.cols / i2s::BLOCK_WEIGHTS;
+    let w_scale = m.scale().unwrap_or(0.0);
+    let q: Vec<*const i8> = acts.iter().map(|a| a.qs().as_ptr()).collect();
+    // sums[t * BLOCK_ROWS + i]: Σ code·q of token t and row `block start + i`.
+    let mut sums = vec![0i32; nt * BLOCK_ROWS];
+    let mut r0 = rows.start;
+    while r0 < rows.end {
+        let rn = (rows.end - r0).min(BLOCK_ROWS);
+        sums.fill(0);
+        let mut b0 = 0;
+        while b0 < nblocks {
+            let bn = (nblocks - b0).min(BLOCKS_PER_WIDEN);
+            let mut t = 0;
+            while t < nt {
+                let tn = (nt - t).min(TILE_TOKENS);
+                let mut i = 0;
+                while i < rn {
+                    let in_ = (rn - i).min(TILE_ROWS);
+                    let w = |k: usize| {
+                        // Past the last row of a short tile, repeat it (its sums are
+                        // not used).
+                        let r = r0 + i + k.min(in_ - 1);
+                        m.data[r * row_bytes + b0 * i2s::BLOCK_BYTES..].as_ptr()
+                    };
+                    let w = [w(0), w(1)];
+                    let qt = |k: usize| {
+                        // SAFETY: block b0 of a token row is inside its `cols` quants.
+                        unsafe { q[t + k.min(tn - 1)].add(b0 * i2s::BLOCK_WEIGHTS) }
+                    };
+                    // SAFETY: each pointer is readable for `bn` blocks (rows of
+                    // `row_bytes` bytes, token rows of `cols` quants); bn ≤ 8 blocks.
+                    let s = unsafe {
+                        match tn {
+                            4 => pad(gemm_tile::<4>(&w, &[qt(0), qt(1), qt(2), qt(3)], bn)),
+                            3 => pad(gemm_tile::<3>(&w, &[qt(0), qt(1), qt(2)], bn)),
+                            2 => pad(gemm_tile::<2>(&w, &[qt(0), qt(1)], bn)),
+                            _ => pad(gemm_tile::<1>(&w, &[qt(0)], bn)),
+                        }
+                    };
+                    for (k, s) in s.iter().enumerate().take(in_) {
+                        for (j, &v) in s.iter().enumerate().take(tn) {
+                            sums[(t + j) * BLOCK_ROWS + i + k] += v;
+                        }
+                    }
+                    i += in_;
+                }
+                t += tn;
             }
-            t += 4;
+            b0 += bn;
         }
-        while t < acts.len() {
-            // SAFETY: as above, one activation row.
-            let s = unsafe { dot_tile::<1, 1>(&w, &[acts[t].qs().as_ptr()], nblocks) };
-            store(t, r, s[0][0]);
-            t += 1;
+        for (t, a) in acts.iter().enumerate() {
+            let o = &mut out[t * nr + (r0 - rows.start)..][..rn];
+            for (o, &s) in o.iter_mut().zip(&sums[t * BLOCK_ROWS..][..rn]) {
+                *o = i2s_epilogue(s, a.row_sum(), a.act_scale(), w_scale);
+            }
+        }
+        r0 += rn;
+    }
+}
+
+/// A tile's sums, padded to the full tile width.
+fn pad<const T: usize>(s: [[i32; T]; TILE_ROWS]) -> [[i32; TILE_TOKENS]; TILE_ROWS] {
+    let mut o = [[0; TILE_TOKENS]; TILE_ROWS];
+    for (o, s) in o.iter_mut().zip(&s) {
+        o[..T].copy_from_slice(s);
+    }
+    o
+}
+
+/// `Σ code·q` over `nblocks ≤ 8` I2_S blocks for 2 weight rows × `T` activation rows,
+/// code plane by code plane: each plane of a weight block is unpacked once for the `T`
+/// tokens, and each 32-byte activation run is loaded once for both rows. 2·T 16-bit
+/// accumulators never take more than 8 blocks (the module doc's bound).
+///
+/// # Safety
+/// AVX2; each `w[i]` readable for `32 * nblocks` bytes, each `q[i]` for `128 * nblocks`;
+/// `nblocks ≤ BLOCKS_PER_WIDEN`.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn gemm_tile<const T: usize>(
+    w: &[*const u8; TILE_ROWS],
+    q: &[*const i8; T],
+    nblocks: usize,
+) -> [[i32; T]; TILE_ROWS] {
+    debug_assert!(nblocks <= BLOCKS_PER_WIDEN);
+    let mask = _mm256_set1_epi8(3);
+    let mut acc = [[_mm256_setzero_si256(); T]; TILE_ROWS];
+    for b in 0..nblocks {
+        // SAFETY: block b of each row is inside its 32 * nblocks bytes.
+        let wv = unsafe {
+            [
+                _mm256_loadu_si256(w[0].add(b * 32) as *const __m256i),
+                _mm256_loadu_si256(w[1].add(b * 32) as *const __m256i),
+            ]
+        };
+        for plane in 0..4 {
+            let c = wv.map(|v| {
+                let v = match plane {
+                    0 => _mm256_srli_epi16::<6>(v),
+                    1 => _mm256_srli_epi16::<4>(v),
+                    2 => _mm256_srli_epi16::<2>(v),
+                    _ => v,
+                };
+                _mm256_and_si256(v, mask)
+            });
+            for t in 0..T {
+                // SAFETY: quants b*128 + 32*plane .. +32 are inside the token row.
+                let a =
+                    unsafe { _mm256_loadu_si256(q[t].add(b * 128 + plane * 32) as *const __m256i) };
+                for r in 0..TILE_ROWS {
+                    acc[r][t] = _mm256_add_epi16(acc[r][t], _mm256_maddubs_epi16(c[r], a));
+                }
+            }
         }
     }
+    let ones = _mm256_set1_epi16(1);
+    let mut sums = [[0i32; T]; TILE_ROWS];
+    for r in 0..TILE_ROWS {
+        for t in 0..T {
+            sums[r][t] = hsum_i32(_mm256_madd_epi16(acc[r][t], ones));
+        }
+    }
+    sums
 }
 
 /// `Σ code·q` for `R` weight rows × `T` activation rows, each `nblocks` I2_S blocks long.
