@@ -65,7 +65,16 @@ def bench(cmd_prefix, path, threads, p, n):
     """One run (1 timed repetition per test) of a llama-bench-compatible tool: {(test, t): t/s}."""
     cmd = cmd_prefix + ["-m", path, "-p", str(p), "-n", str(n), "-t", threads, "-r", "1",
                         "-o", "json"]
-    out = run(cmd).stdout
+    for attempt in range(3):
+        try:
+            out = run(cmd).stdout
+            break
+        except subprocess.CalledProcessError as e:
+            # bitnet.cpp's TL2 build (llama-bench) sometimes dies with SIGSEGV at start-up
+            # on a file it runs fine the next time; retry, and say so.
+            if e.returncode != -11 or attempt == 2:
+                raise
+            print(f"  {cmd[0]} crashed (SIGSEGV), retrying", file=sys.stderr)
     recs = json.loads(out[out.index("["):])
     res = {}
     for r in recs:
