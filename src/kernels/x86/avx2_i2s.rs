@@ -13,8 +13,9 @@
 //! 7-6, 5-4, 3-2, 1-0, so the four unpacked code vectors of a block line up with four
 //! contiguous 32-byte runs of activations.
 //!
-//! One token (decode) runs tiles of 4 rows sharing the activation loads; several tokens
-//! (prefill) run tiles of 1 row × 4 tokens, unpacking each weight block once for the 4.
+//! One token (decode) runs tiles of 4 rows sharing the activation loads (with a software
+//! prefetch ahead of each row); several tokens (prefill) run blocks of 64 rows × 1024
+//! columns in tiles of 2 rows × 4 tokens ([`gemm_blocked`]).
 
 use std::arch::x86_64::*;
 use std::ops::Range;
@@ -109,7 +110,9 @@ const TILE_ROWS: usize = 2;
 /// passes over the rows in tiles of [`TILE_ROWS`] rows × [`TILE_TOKENS`] tokens
 /// ([`gemm_tile`]); the tiles' exact 32-bit sums are added up per (token, row) in `sums`,
 /// and the float epilogue runs once per output. The chunk's activations of one token
-/// group (4 KiB) and weights of the row block (16 KiB) stay in L1.
+/// group (4 KiB) and weights of the row block (16 KiB) stay in L1. Nothing is allocated:
+/// the running sums of a row block are kept, as `i32` bit patterns, in the outputs they
+/// become.
 ///
 /// # Safety
 /// AVX2; the operand sizes as asserted by [`gemm_rows`].
@@ -125,13 +128,14 @@ unsafe fn gemm_blocked(
     let row_bytes = m.cols / 4;
     let nblocks = m.cols / i2s::BLOCK_WEIGHTS;
     let w_scale = m.scale().unwrap_or(0.0);
-    let q: Vec<*const i8> = acts.iter().map(|a| a.qs().as_ptr()).collect();
-    // sums[t * BLOCK_ROWS + i]: Σ code·q of token t and row `block start + i`.
-    let mut sums = vec![0i32; nt * BLOCK_ROWS];
+    // out[t * nr + r - rows.start] holds the running Σ code·q of token t and row r as the
+    // bits of an i32 until the epilogue turns it into the output.
     let mut r0 = rows.start;
     while r0 < rows.end {
         let rn = (rows.end - r0).min(BLOCK_ROWS);
-        sums.fill(0);
+        for t in 0..nt {
+            out[t * nr + (r0 - rows.start)..][..rn].fill(f32::from_bits(0));
+        }
         let mut b0 = 0;
         while b0 < nblocks {
             let bn = (nblocks - b0).min(BLOCKS_PER_WIDEN);
@@ -150,7 +154,12 @@ unsafe fn gemm_blocked(
                     let w = [w(0), w(1)];
                     let qt = |k: usize| {
                         // SAFETY: block b0 of a token row is inside its `cols` quants.
-                        unsafe { q[t + k.min(tn - 1)].add(b0 * i2s::BLOCK_WEIGHTS) }
+                        unsafe {
+                            acts[t + k.min(tn - 1)]
+                                .qs()
+                                .as_ptr()
+                                .add(b0 * i2s::BLOCK_WEIGHTS)
+                        }
                     };
                     // SAFETY: each pointer is readable for `bn` blocks (rows of
                     // `row_bytes` bytes, token rows of `cols` quants); bn ≤ 8 blocks.
@@ -164,7 +173,8 @@ unsafe fn gemm_blocked(
                     };
                     for (k, s) in s.iter().enumerate().take(in_) {
                         for (j, &v) in s.iter().enumerate().take(tn) {
-                            sums[(t + j) * BLOCK_ROWS + i + k] += v;
+                            let o = &mut out[(t + j) * nr + (r0 - rows.start) + i + k];
+                            *o = f32::from_bits((o.to_bits() as i32 + v) as u32);
                         }
                     }
                     i += in_;
@@ -174,9 +184,8 @@ unsafe fn gemm_blocked(
             b0 += bn;
         }
         for (t, a) in acts.iter().enumerate() {
-            let o = &mut out[t * nr + (r0 - rows.start)..][..rn];
-            for (o, &s) in o.iter_mut().zip(&sums[t * BLOCK_ROWS..][..rn]) {
-                *o = i2s_epilogue(s, a.row_sum(), a.act_scale(), w_scale);
+            for o in &mut out[t * nr + (r0 - rows.start)..][..rn] {
+                *o = i2s_epilogue(o.to_bits() as i32, a.row_sum(), a.act_scale(), w_scale);
             }
         }
         r0 += rn;
