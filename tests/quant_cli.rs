@@ -221,3 +221,37 @@ fn head_to_every_dense_type() {
     ]);
     assert!(!ok && text.contains("the head can be"), "{text}");
 }
+
+#[test]
+fn a_conversion_that_fails_half_way_leaves_no_output() {
+    // FFN 288 columns: SHERRY holds them (multiples of 32), I2_S does not (128-column
+    // blocks), so converting to I2_S fails at the first ffn_down, after the output file was
+    // begun and earlier tensors were written.
+    let src = tmp("halfway-sherry.gguf");
+    let dst = tmp("halfway-i2s.gguf");
+    let synth = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .args([
+            "synth",
+            src.to_str().unwrap(),
+            "--shape",
+            "custom(256,288,2,4,4,600)",
+        ])
+        .args(["--type", "sherry", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(synth.status.success(), "{synth:?}");
+    let (ok, msg) = tern(&[
+        src.to_str().unwrap(),
+        dst.to_str().unwrap(),
+        "--type",
+        "i2_s",
+    ]);
+    assert!(!ok, "{msg}");
+    assert!(msg.contains("multiple of 128"), "{msg}");
+    assert!(
+        !dst.exists(),
+        "a truncated {} was left behind",
+        dst.display()
+    );
+    let _ = std::fs::remove_file(src);
+}

@@ -135,9 +135,13 @@ pub fn run(mut args: Args) -> Result<()> {
             .add_tensor(&t.name, &t.dims, ty)
             .map_err(|e| e.context(&t.name))?;
     }
+    // A conversion that fails half-way removes what it wrote, rather than leave a
+    // truncated model behind under the output's name.
+    let mut partial = RemoveUnlessDone(None);
     let mut sink = match (&output, dry_run) {
         (Some(out), false) => {
             let f = File::create(out).map_err(|e| Error::Io(format!("{out}: {e}")))?;
+            partial.0 = Some(out.clone());
             Some(writer.begin(BufWriter::new(f))?)
         }
         _ => None,
@@ -190,6 +194,7 @@ pub fn run(mut args: Args) -> Result<()> {
     if let Some(s) = sink {
         s.finish()?.flush()?;
     }
+    partial.0 = None;
     println!(
         "tensor data: {:.2} MiB -> {:.2} MiB{}",
         totals.0 as f64 / 1048576.0,
@@ -200,6 +205,17 @@ pub fn run(mut args: Args) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// Removes the file it names when dropped, unless its name was taken back (set to None).
+struct RemoveUnlessDone(Option<String>);
+
+impl Drop for RemoveUnlessDone {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 fn parse_type(v: Option<String>, opt: &str) -> Result<Option<TensorType>> {
