@@ -245,3 +245,21 @@ fn tl2_model_of_the_3b_shape_matches_sherry() {
     assert!(logits[0].0 == logits[1].0, "batch logits differ");
     assert!(logits[0].1 == logits[1].1, "token-by-token logits differ");
 }
+
+/// A repacked tensor's file pages are released after load; the file still reads the same.
+#[test]
+fn released_file_pages_read_back_the_same() {
+    let bytes = SynthModel::new(&SynthSpec::tiny(Architecture::Bitnet))
+        .unwrap()
+        .to_gguf()
+        .unwrap();
+    let path = std::env::temp_dir().join(format!("tern-release-{}.gguf", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let file = GgufFile::open(&path).unwrap();
+    file.release(0..bytes.len());
+    file.release(5000..9000);
+    file.release(bytes.len()..bytes.len() + 100_000);
+    assert!(file.bytes() == bytes);
+    drop(file);
+    std::fs::remove_file(&path).unwrap();
+}

@@ -159,6 +159,9 @@ impl<'a> Loader<'a> {
             // ternary values and scale as I2_S, rows zero-padded to 128 columns.
             let (packed, padded_cols) = linear::repack_to_i2s(info.ty, cols, rows, raw)
                 .map_err(|e| e.context(format!("tensor '{}'", info.name)))?;
+            // The file's copy is not read again: let its pages go (halves the resident
+            // memory of a TL1/TL2 model).
+            self.file.release(self.byte_range(info));
             (TensorType::I2_S, WeightBytes::Owned(packed), padded_cols)
         } else {
             (info.ty, WeightBytes::File(self.byte_range(info)), cols)
