@@ -415,7 +415,7 @@ fn repacked_weights(model: &Model) -> Vec<(Vec<u8>, f32)> {
         ] {
             assert_eq!(w.ty, TensorType::I2_S, "{}", w.name);
             let b = w.bytes.get(file);
-            let n = w.rows * w.cols / 4;
+            let n = w.rows * w.padded_cols / 4;
             out.push((
                 b[..n].to_vec(),
                 f32::from_le_bytes(b[n..n + 4].try_into().unwrap()),
