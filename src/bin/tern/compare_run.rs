@@ -16,6 +16,8 @@ use tern::{Error, Result};
 pub struct BitnetCppBuild {
     pub llama_bench: PathBuf,
     pub llama_perplexity: Option<PathBuf>,
+    /// Needed for `tern compare -d` (llama-bench of bitnet.cpp's age has no `-d`).
+    pub llama_cli: Option<PathBuf>,
 }
 
 /// Finds bitnet.cpp's binaries under `dir`: `dir/bin`, `dir/build/bin` or `dir` itself.
@@ -34,9 +36,11 @@ pub fn find_build(dir: &Path) -> Result<BitnetCppBuild> {
         let bench = bin.join("llama-bench");
         if bench.is_file() {
             let ppl = bin.join("llama-perplexity");
+            let cli = bin.join("llama-cli");
             return Ok(BitnetCppBuild {
                 llama_bench: bench,
                 llama_perplexity: ppl.is_file().then_some(ppl),
+                llama_cli: cli.is_file().then_some(cli),
             });
         }
     }
