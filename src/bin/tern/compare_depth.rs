@@ -15,6 +15,9 @@ use tern::{Error, Result};
 
 use crate::compare_run::{run_child, tail};
 
+/// Micro-batch size of llama-cli's prompt fill (see [`run_llama_cli_at_depth`]).
+const MAX_UBATCH: usize = 256;
+
 /// Prompt files of exactly `depth` tokens for `model`, one per depth, in a fresh
 /// temporary directory (removed on drop).
 pub struct DepthPrompts {
@@ -77,6 +80,11 @@ pub fn run_llama_cli_at_depth(
         n_threads.to_string(),
         "-b".into(),
         n_batch.to_string(),
+        // The prompt is filled untimed; micro-batches of at most 256 tokens because
+        // bitnet.cpp's I2_S build crashed (SIGSEGV) on larger ones at one thread with a
+        // 2B4T-shape file (llama-bench -p 384 -ub 384 -t 1; -ub 256 runs).
+        "-ub".into(),
+        n_batch.min(MAX_UBATCH).to_string(),
         "-c".into(),
         (depth + n_gen + 8).to_string(),
         "--no-warmup".into(),
@@ -87,7 +95,8 @@ pub fn run_llama_cli_at_depth(
     let out = run_child(llama_cli, &args)?;
     if !out.success {
         return Err(Error::invalid(format!(
-            "{who} failed ({} {}); its stderr ends with:\n{}",
+            "{who} failed, {} ({} {}); its stderr ends with:\n{}",
+            out.status,
             llama_cli.display(),
             args.join(" "),
             tail(&out.stderr, 12)

@@ -56,6 +56,8 @@ pub struct ChildOutput {
     pub stdout: String,
     pub stderr: String,
     pub success: bool,
+    /// How it ended, e.g. `exit status: 1` or `signal: 11 (SIGSEGV) (core dumped)`.
+    pub status: String,
     pub peak_rss_bytes: Option<u64>,
 }
 
@@ -97,6 +99,7 @@ pub fn run_child(program: &Path, args: &[String]) -> Result<ChildOutput> {
         stdout: out_thread.join().unwrap_or_default(),
         stderr: err_thread.join().unwrap_or_default(),
         success: status.success(),
+        status: status.to_string(),
         peak_rss_bytes: peak,
     })
 }
@@ -113,7 +116,8 @@ pub fn run_bench_json(who: &str, program: &Path, args: &[String]) -> Result<Vec<
     let out = run_child(program, args)?;
     if !out.success {
         return Err(Error::invalid(format!(
-            "{who} failed ({} {}):\n{}",
+            "{who} failed, {} ({} {}):\n{}",
+            out.status,
             program.display(),
             args.join(" "),
             tail(&out.stderr, 12)
