@@ -391,6 +391,9 @@ fn compare_at_depth_runs_llama_cli_on_a_prompt_of_that_many_tokens() {
     let names: Vec<&str> = tests.iter().map(|t| t["test"].as_str().unwrap()).collect();
     assert_eq!(names, ["pp8", "tg4", "tg4 @ d6", "tg4 @ d20"]);
     assert_eq!(tests[2]["tern"]["samples_ts"].as_array().unwrap().len(), 2);
+    assert_eq!(tests[1]["bitnet_cpp_program"], "llama-bench");
+    assert_eq!(tests[2]["bitnet_cpp_program"], "llama-cli");
+    assert!(out.contains("llama-cli's eval time"), "{out}");
     assert_eq!(
         tests[3]["bitnet_cpp"]["samples_ns"],
         serde_json::json!([8000000, 8000000])

@@ -152,6 +152,8 @@ pub fn to_json(model: &str, build: &Path, rows: &[Compared], logits: Option<Valu
             json!({
                 "test": c.bitnet.test_name(),
                 "n_threads": c.bitnet.n_threads,
+                // Depth rows come from `tern compare -d`, whose bitnet.cpp side is llama-cli.
+                "bitnet_cpp_program": if c.bitnet.n_depth > 0 { "llama-cli" } else { "llama-bench" },
                 "bitnet_cpp": side(&c.bitnet),
                 "tern": side(&c.tern),
                 "ratio_tern_over_bitnet_cpp": r,
@@ -372,6 +374,12 @@ pub fn run(mut args: Args) -> Result<()> {
         "\nratio = tern t/s / bitnet.cpp t/s (± from both sides' sample std. dev.); \
          {rounds} alternating rounds, 1 timed run each"
     );
+    if !depths.is_empty() {
+        println!(
+            "rows `tgG @ dN`: bitnet.cpp's t/s is llama-cli's eval time (its G decode calls \
+             after a prompt of N tokens), tern's is `tern bench -p 0 -n G -d N`"
+        );
+    }
     if let Some(a) = &logits {
         println!("{}", a.summary());
     }
