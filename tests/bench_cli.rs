@@ -264,6 +264,48 @@ fn compare_side_by_side_and_its_errors() {
         "{err}"
     );
 
+    // A llama-bench killed by SIGSEGV at start-up in some runs (as bitnet.cpp's TL2
+    // builds are) is run again; one that always crashes fails after three attempts.
+    let counter = tmp("crash-count");
+    let _ = std::fs::remove_file(&counter);
+    let flaky = fake_build(
+        "flaky-build",
+        &format!(
+            "#!/bin/sh
+n=$(cat '{c}' 2>/dev/null || echo 0)
+echo $((n + 1)) > '{c}'
+             [ \"$n\" = 0 ] && kill -SEGV $$
+cat '{f}'
+",
+            c = counter.display(),
+            f = fixture.display()
+        ),
+    );
+    let fa = args(&flaky);
+    let (ok, out, err) = tern(&fa.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("crashed") && err.contains("running it again (2/3)"),
+        "{err}"
+    );
+    assert!(out.contains("8000.00 ± 0.00"), "{out}");
+    let _ = std::fs::remove_file(&counter);
+    let crashing = fake_build(
+        "crashing-build",
+        &format!(
+            "#!/bin/sh
+n=$(cat '{c}' 2>/dev/null || echo 0)
+echo $((n + 1)) > '{c}'
+kill -SEGV $$
+",
+            c = counter.display()
+        ),
+    );
+    let ca = args(&crashing);
+    let (ok, _, err) = tern(&ca.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!ok && err.contains("SIGSEGV"), "{err}");
+    assert_eq!(std::fs::read_to_string(&counter).unwrap().trim(), "3");
+
     // No build at all, and no directory.
     let empty = tmp("empty-build");
     std::fs::create_dir_all(&empty).unwrap();

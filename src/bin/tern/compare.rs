@@ -16,7 +16,7 @@ use crate::args::Args;
 use crate::bench::parse_list;
 use crate::compare_depth::{run_llama_cli_at_depth, DepthPrompts};
 use crate::compare_logits::compare_logits;
-use crate::compare_run::{find_build, run_bench_json};
+use crate::compare_run::{find_build, run_bench_json, run_bench_json_retrying};
 
 const HELP: &str = "\
 usage: tern compare --bitnet-cpp BUILD_DIR -m FILE.gguf [-t 1,2] [-r 5] [-p 512] [-n 128]
@@ -294,12 +294,13 @@ pub fn run(mut args: Args) -> Result<()> {
                 "tern compare: round {}/{rounds}, {t} threads: bitnet.cpp",
                 round + 1
             );
-            let a = run_bench_json("bitnet.cpp's llama-bench", &build.llama_bench, &common)
-                .map_err(|e| {
-                    e.context(format!(
-                        "bitnet.cpp could not benchmark {model} (a file it cannot load?)"
-                    ))
-                })?;
+            let a =
+                run_bench_json_retrying("bitnet.cpp's llama-bench", &build.llama_bench, &common)
+                    .map_err(|e| {
+                        e.context(format!(
+                            "bitnet.cpp could not benchmark {model} (a file it cannot load?)"
+                        ))
+                    })?;
             bitnet_runs.extend(a);
             eprintln!(
                 "tern compare: round {}/{rounds}, {t} threads: tern",

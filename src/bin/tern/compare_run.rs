@@ -110,10 +110,52 @@ pub fn tail(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// Attempts [`run_bench_json_retrying`] makes in all.
+pub const CRASH_ATTEMPTS: usize = 3;
+
+/// [`run_bench_json`], run again (up to [`CRASH_ATTEMPTS`] times in all, saying so on
+/// stderr) when the program is killed by SIGSEGV: bitnet.cpp's TL2 builds crash that way
+/// at start-up in some runs and not others on the same file (docs/PERF.md). Any other
+/// failure, or a crash on the last attempt, is an error as before.
+pub fn run_bench_json_retrying(
+    who: &str,
+    program: &Path,
+    args: &[String],
+) -> Result<Vec<BenchRecord>> {
+    for attempt in 1.. {
+        let out = run_child(program, args)?;
+        if attempt < CRASH_ATTEMPTS && !out.success && killed_by_sigsegv(&out.status) {
+            eprintln!(
+                "tern compare: {who} crashed ({}); running it again ({}/{CRASH_ATTEMPTS})",
+                out.status,
+                attempt + 1
+            );
+            continue;
+        }
+        return bench_records(who, program, args, out);
+    }
+    unreachable!("the loop returns")
+}
+
+/// Whether a child's exit description (`ExitStatus`'s display) says SIGSEGV killed it.
+pub fn killed_by_sigsegv(status: &str) -> bool {
+    status.contains("SIGSEGV")
+}
+
 /// Runs a llama-bench-compatible program with `-o json` and reads its records, with the
 /// child's peak RSS filled in. `who` names it in errors.
 pub fn run_bench_json(who: &str, program: &Path, args: &[String]) -> Result<Vec<BenchRecord>> {
     let out = run_child(program, args)?;
+    bench_records(who, program, args, out)
+}
+
+/// The records of a finished llama-bench-compatible run (see [`run_bench_json`]).
+fn bench_records(
+    who: &str,
+    program: &Path,
+    args: &[String],
+    out: ChildOutput,
+) -> Result<Vec<BenchRecord>> {
     if !out.success {
         return Err(Error::invalid(format!(
             "{who} failed, {} ({} {}):\n{}",
