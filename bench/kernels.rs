@@ -345,35 +345,46 @@ fn dense_head_table(
             conv.convert(ty, &x).unwrap();
         }
         for table in paths().iter().filter(|t| t.isa != Isa::Scalar) {
-            let mut out = vec![0.0f32; rows];
-            let mut cells = Vec::new();
-            for (ti, &t) in threads.iter().enumerate() {
-                let workers = Workers::new(t, 1).unwrap();
-                let d = table.dense;
-                let secs = workers.run(|| {
-                    best_time(reps, min, copies.len(), |i| {
-                        let w = &copies[i];
-                        workers.for_row_chunks(rows, 1, &mut out, &|r, o| {
-                            for (o, r) in o.iter_mut().zip(r) {
-                                let row = &w[r * rb..][..rb];
-                                *o = match ty {
-                                    TensorType::F16 => (d.f16_exact)(&xr, row),
-                                    _ => d.converted_dot(ty).unwrap()(row, &conv),
-                                };
-                            }
-                        });
-                    })
-                });
-                let gbs = copies[0].len() as f64 / secs / 1e9;
-                cells.push(format!("{gbs:.1} ({:.0}%)", 100.0 * gbs / bw[ti]));
+            let d = table.dense;
+            // What `model::linear` calls (the several-row entry when the path has one),
+            // then the row dot alone for comparison.
+            let mut variants = vec![(d.converted_rows(ty), "")];
+            if variants[0].0.is_some() {
+                variants.push((None, " (row by row)"));
             }
-            println!(
-                "| {ty} | {} {} | {} | {} |",
-                table.isa,
-                d_name(table),
-                cells[0],
-                cells[1]
-            );
+            for (rows_dot, note) in variants {
+                let mut out = vec![0.0f32; rows];
+                let mut cells = Vec::new();
+                for (ti, &t) in threads.iter().enumerate() {
+                    let workers = Workers::new(t, 1).unwrap();
+                    let secs = workers.run(|| {
+                        best_time(reps, min, copies.len(), |i| {
+                            let w = &copies[i];
+                            workers.for_row_chunks(rows, 1, &mut out, &|r, o| {
+                                if let Some(f) = rows_dot {
+                                    return f(&w[r.start * rb..r.end * rb], &conv, o);
+                                }
+                                for (o, r) in o.iter_mut().zip(r) {
+                                    let row = &w[r * rb..][..rb];
+                                    *o = match ty {
+                                        TensorType::F16 => (d.f16_exact)(&xr, row),
+                                        _ => d.converted_dot(ty).unwrap()(row, &conv),
+                                    };
+                                }
+                            });
+                        })
+                    });
+                    let gbs = copies[0].len() as f64 / secs / 1e9;
+                    cells.push(format!("{gbs:.1} ({:.0}%)", 100.0 * gbs / bw[ti]));
+                }
+                println!(
+                    "| {ty} | {} {}{note} | {} | {} |",
+                    table.isa,
+                    d_name(table),
+                    cells[0],
+                    cells[1]
+                );
+            }
         }
     }
 }
