@@ -8,6 +8,8 @@
 //! cargo bench --bench kernels -- quick   # fewer repetitions
 //! cargo bench --bench kernels -- gemm    # only the prefill GEMM table (add type names,
 //!                                        # e.g. `gemm I2_S TQ2_0`, to run only those)
+//! cargo bench --bench kernels -- dense   # only the read bandwidth and the dense head
+//!                                        # table (add type names, e.g. `dense Q6_K`)
 //! ```
 //!
 //! Weights are random (speed does not depend on the values). Each measured matrix is
@@ -231,6 +233,7 @@ fn main() {
         return;
     }
 
+    let dense_only = args.iter().any(|a| a == "dense");
     // Streaming read bandwidth, 1 GiB.
     let buf: Vec<u64> = (0..(1usize << 27)).map(|i| i as u64).collect();
     let bw: Vec<f64> = threads
@@ -242,6 +245,21 @@ fn main() {
     println!("streaming read bandwidth (1 GiB, best of {reps}):");
     for (t, b) in threads.iter().zip(&bw) {
         println!("  {t} thread(s): {b:.1} GB/s");
+    }
+
+    if dense_only {
+        let picked: Vec<TensorType> = DENSE_HEAD_TYPES
+            .iter()
+            .copied()
+            .filter(|ty| args.iter().any(|a| *a == ty.to_string()))
+            .collect();
+        let types = if picked.is_empty() {
+            DENSE_HEAD_TYPES
+        } else {
+            &picked
+        };
+        dense_head_table(&mut rng, types, reps, min, &threads, &bw);
+        return;
     }
 
     println!();
@@ -295,13 +313,30 @@ fn main() {
         }
     }
 
+    dense_head_table(&mut rng, DENSE_HEAD_TYPES, reps, min, &threads, &bw);
+    gemm_table(&mut rng, GEMM_TYPES, reps, min, &threads);
+}
+
+/// The dense types of the head table.
+const DENSE_HEAD_TYPES: &[TensorType] = &[TensorType::F16, TensorType::Q8_0, TensorType::Q6_K];
+
+/// Head GEMV throughput (128256 × 2560, weights from memory) for `types` through the
+/// dispatch table, as GB/s and as a fraction of the read bandwidth `bw` per thread count.
+fn dense_head_table(
+    rng: &mut Rng,
+    types: &[TensorType],
+    reps: usize,
+    min: Duration,
+    threads: &[usize],
+    bw: &[f64],
+) {
     println!();
     println!("dense head GEMV 128256x2560 through the dispatch table (GB/s, % of read bandwidth)");
     println!("| type | path | 1 thread | 2 threads |");
     println!("|---|---|---|---|");
     let (rows, cols) = (128256, 2560);
-    for ty in [TensorType::F16, TensorType::Q8_0, TensorType::Q6_K] {
-        let copies = cold_copies(&mut rng, ty, rows, cols);
+    for &ty in types {
+        let copies = cold_copies(rng, ty, rows, cols);
         let rb = row_bytes(ty, cols).unwrap();
         let x: Vec<f32> = (0..cols).map(|_| rng.unit()).collect();
         let xr: Vec<f32> = x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
@@ -310,39 +345,48 @@ fn main() {
             conv.convert(ty, &x).unwrap();
         }
         for table in paths().iter().filter(|t| t.isa != Isa::Scalar) {
-            let mut out = vec![0.0f32; rows];
-            let mut cells = Vec::new();
-            for (ti, &t) in threads.iter().enumerate() {
-                let workers = Workers::new(t, 1).unwrap();
-                let d = table.dense;
-                let secs = workers.run(|| {
-                    best_time(reps, min, copies.len(), |i| {
-                        let w = &copies[i];
-                        workers.for_row_chunks(rows, 1, &mut out, &|r, o| {
-                            for (o, r) in o.iter_mut().zip(r) {
-                                let row = &w[r * rb..][..rb];
-                                *o = match ty {
-                                    TensorType::F16 => (d.f16_exact)(&xr, row),
-                                    _ => d.converted_dot(ty).unwrap()(row, &conv),
-                                };
-                            }
-                        });
-                    })
-                });
-                let gbs = copies[0].len() as f64 / secs / 1e9;
-                cells.push(format!("{gbs:.1} ({:.0}%)", 100.0 * gbs / bw[ti]));
+            let d = table.dense;
+            // What `model::linear` calls (the several-row entry when the path has one),
+            // then the row dot alone for comparison.
+            let mut variants = vec![(d.converted_rows(ty), "")];
+            if variants[0].0.is_some() {
+                variants.push((None, " (row by row)"));
             }
-            println!(
-                "| {ty} | {} {} | {} | {} |",
-                table.isa,
-                d_name(table),
-                cells[0],
-                cells[1]
-            );
+            for (rows_dot, note) in variants {
+                let mut out = vec![0.0f32; rows];
+                let mut cells = Vec::new();
+                for (ti, &t) in threads.iter().enumerate() {
+                    let workers = Workers::new(t, 1).unwrap();
+                    let secs = workers.run(|| {
+                        best_time(reps, min, copies.len(), |i| {
+                            let w = &copies[i];
+                            workers.for_row_chunks(rows, 1, &mut out, &|r, o| {
+                                if let Some(f) = rows_dot {
+                                    return f(&w[r.start * rb..r.end * rb], &conv, o);
+                                }
+                                for (o, r) in o.iter_mut().zip(r) {
+                                    let row = &w[r * rb..][..rb];
+                                    *o = match ty {
+                                        TensorType::F16 => (d.f16_exact)(&xr, row),
+                                        _ => d.converted_dot(ty).unwrap()(row, &conv),
+                                    };
+                                }
+                            });
+                        })
+                    });
+                    let gbs = copies[0].len() as f64 / secs / 1e9;
+                    cells.push(format!("{gbs:.1} ({:.0}%)", 100.0 * gbs / bw[ti]));
+                }
+                println!(
+                    "| {ty} | {} {}{note} | {} | {} |",
+                    table.isa,
+                    d_name(table),
+                    cells[0],
+                    cells[1]
+                );
+            }
         }
     }
-
-    gemm_table(&mut rng, GEMM_TYPES, reps, min, &threads);
 }
 
 /// The types the prefill GEMM table covers.

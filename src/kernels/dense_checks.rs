@@ -186,6 +186,26 @@ pub fn check_q6_k(dot: fn(&[u8], &[BlockQ8K]) -> f32) {
     });
 }
 
+/// Several-row Q6_K dots (`rows(w, x, out)`, `out.len()` rows) equal the scalar twin row
+/// by row, for row counts around the kernels' row groups (remainders included).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub fn check_q6_k_rows(rows_dot: fn(&[u8], &[BlockQ8K], &mut [f32])) {
+    let mut rng = Rng::new(61);
+    for &k in KQ_WIDTHS {
+        for rows in [1, 2, 3, 4, 5, 7, 8, 9, 13] {
+            let x = rng.floats(k, [1.0, 1e-3, 50.0][rows % 3]);
+            let w = q6_k_rows(&mut rng, rows, k);
+            let mut want = vec![0.0; rows];
+            scalar_gemv(TensorType::Q6_K, &w, rows, k, &x, &mut want);
+            let mut got = vec![0.0; rows];
+            rows_dot(&w, &q8_k_acts(&x), &mut got);
+            for (r, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                assert!(same(g, w), "Q6_K k {k} rows {rows} row {r}: {g} vs {w}");
+            }
+        }
+    }
+}
+
 /// Every path's dense table entries equal the scalar table's, bit for bit (the table is
 /// what `model::linear` calls; `TERN_ISA` picks the path).
 #[test]
@@ -225,6 +245,13 @@ fn every_path_dense_entries_equal_scalar() {
                 let fast = d.converted_dot(ty).unwrap()(&w, &act);
                 let slow = scalar.converted_dot(ty).unwrap()(&w, &act);
                 assert!(same(fast, slow), "{} {ty} k {k}: {fast} vs {slow}", d.name);
+                if let Some(rows_dot) = d.converted_rows(ty) {
+                    // Six copies of the row: one group of four and a remainder of two.
+                    let w6 = w.repeat(6);
+                    let mut out = [0.0; 6];
+                    rows_dot(&w6, &act, &mut out);
+                    assert!(out.iter().all(|&v| same(v, slow)), "{} {ty} rows", d.name);
+                }
             }
         }
     }

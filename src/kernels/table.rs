@@ -42,6 +42,11 @@ pub type PrepareFn = fn(cols: usize, act: &mut QuantizedActivations);
 /// weight type's `vec_dot_type` ([`DenseActivations`]).
 pub type DenseRowDotFn = fn(row: &[u8], act: &DenseActivations) -> f32;
 
+/// `out[i] = Σ w·x` of `out.len()` consecutive dense weight rows (`rows`: their bytes)
+/// with one activation row converted to the weight type's `vec_dot_type`: the row dot of
+/// the type, row after row, with work shared among rows.
+pub type DenseRowsDotFn = fn(rows: &[u8], act: &DenseActivations, out: &mut [f32]);
+
 /// `Σ w·x` of one F32 or F16 weight row (its bytes) with f32 activations, in one of
 /// ggml's summation orders.
 pub type FloatRowDotFn = fn(x: &[f32], row: &[u8]) -> f32;
@@ -77,6 +82,9 @@ pub struct DenseKernels {
     pub q4_0: DenseRowDotFn,
     /// Q6_K weights with Q8_K activations.
     pub q6_k: DenseRowDotFn,
+    /// Q6_K over several rows at once, when the path has such a kernel (giving what
+    /// `q6_k` gives row by row); `None` means `q6_k` row by row.
+    pub q6_k_rows: Option<DenseRowsDotFn>,
     /// Which implementation this is.
     pub name: &'static str,
 }
@@ -92,6 +100,14 @@ impl DenseKernels {
             TensorType::Q6_K => self.q6_k,
             _ => return None,
         })
+    }
+
+    /// The several-row dot of a converted dense type, when the path has one.
+    pub fn converted_rows(&self, ty: TensorType) -> Option<DenseRowsDotFn> {
+        match ty {
+            TensorType::Q6_K => self.q6_k_rows,
+            _ => None,
+        }
     }
 }
 
@@ -159,6 +175,7 @@ pub fn scalar_table() -> KernelTable {
             q8_0: scalar_dense::q8_0_row_dot,
             q4_0: scalar_dense::q4_0_row_dot,
             q6_k: scalar_dense::q6_k_row_dot,
+            q6_k_rows: None,
             name: "scalar",
         },
     }

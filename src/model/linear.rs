@@ -412,11 +412,17 @@ pub fn matmul(
             for a in acts {
                 check_converted(ty, k, a)?;
             }
+            let rows_dot = table.dense.converted_rows(ty);
             workers.for_row_chunks(m, n, out, &|rows, o| {
                 let nr = rows.len();
                 for (a, o) in acts.iter().zip(o.chunks_exact_mut(nr)) {
-                    for (o, r) in o.iter_mut().zip(rows.clone()) {
-                        *o = dot(&bytes[r * rb..][..rb], a);
+                    match rows_dot {
+                        Some(f) => f(&bytes[rows.start * rb..rows.end * rb], a, o),
+                        None => {
+                            for (o, r) in o.iter_mut().zip(rows.clone()) {
+                                *o = dot(&bytes[r * rb..][..rb], a);
+                            }
+                        }
                     }
                 }
             });

@@ -6,7 +6,8 @@
 //! | [`dot_f16_exact`], [`gemv_f16_exact`] | `model::numerics::dot_exact_products` (F16 weights, one token) |
 //! | [`dot_f32_fused`], [`gemv_f32_fused`] | `model::numerics::dot_fused` (F32 weights, one token) |
 //! | [`gemm_tinyblas`] | `model::numerics::dot_tinyblas` (F32/F16 weights, batches) |
-//! | [`dot_q8_0`], [`dot_q4_0`], [`dot_q6_k`] | `kernels::scalar_dense` (Q8_0, Q4_0, Q6_K) |
+//! | [`dot_q8_0`], [`dot_q4_0`] | `kernels::scalar_dense` (Q8_0, Q4_0) |
+//! | [`dot_q6_k`], [`dot_q6_k_rows`] (in `q6k_avx2`) | `kernels::scalar_dense` (Q6_K) |
 //!
 //! Exactness comes from keeping every float accumulator of the twin as one SIMD lane: the
 //! 4 × 16-lane accumulators of ggml's AVX-512 dot products are eight 8-lane registers
@@ -23,8 +24,9 @@ use crate::kernels::scalar_dense::{self, DenseActivations};
 use crate::kernels::table::DenseKernels;
 use crate::quant::float::f16_bits_to_f32;
 use crate::quant::q4_0::BLOCK_Q4_0_BYTES;
-use crate::quant::q6_k::{BlockQ8K, BLOCK_Q6_K_BYTES};
 use crate::quant::q8_0::{BlockQ8_0, BLOCK_Q8_0_BYTES};
+
+pub use super::q6k_avx2::{dot_q6_k, dot_q6_k_rows, q6_k_row_dot, q6_k_rows_dot};
 
 /// Whether this CPU runs the AVX2 kernels (AVX2, FMA and F16C).
 #[inline]
@@ -155,16 +157,6 @@ pub fn dot_q4_0(w: &[u8], x: &[BlockQ8_0]) -> f32 {
     unsafe { dot_q4_0_raw(w.as_ptr(), x) }
 }
 
-/// One Q6_K row (`w`: 210-byte super-blocks) dotted with Q8_K activations, as
-/// `scalar_dense` does: exact integer sums in eight lanes (element index mod 8), each
-/// lane scaled by `d_w * d_x` into its own f32 sum, the eight sums added in order.
-pub fn dot_q6_k(w: &[u8], x: &[BlockQ8K]) -> f32 {
-    require();
-    assert_eq!(w.len(), x.len() * BLOCK_Q6_K_BYTES);
-    // SAFETY: features checked; `w` holds `x.len()` super-blocks.
-    unsafe { dot_q6_k_raw(w.as_ptr(), x) }
-}
-
 /// `numerics::dot_tinyblas` of one F16 row (`x.len()` a multiple of 16).
 pub fn dot_tinyblas_f16(x: &[f32], row: &[u8]) -> f32 {
     let mut out = [0f32];
@@ -195,14 +187,6 @@ pub fn q4_0_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
     )
 }
 
-/// [`dot_q6_k`] as a dispatch-table entry.
-pub fn q6_k_row_dot(row: &[u8], act: &DenseActivations) -> f32 {
-    dot_q6_k(
-        row,
-        act.q8_k_blocks().expect("activations converted for Q6_K"),
-    )
-}
-
 /// The dense entries of the dispatch table on this path (BF16 stays scalar: its twin
 /// sums in f64 in element order, which leaves nothing to vectorize but the products).
 pub fn table_entries() -> DenseKernels {
@@ -215,6 +199,7 @@ pub fn table_entries() -> DenseKernels {
         q8_0: q8_0_row_dot,
         q4_0: q4_0_row_dot,
         q6_k: q6_k_row_dot,
+        q6_k_rows: Some(q6_k_rows_dot),
         name: "avx2",
     }
 }
@@ -450,82 +435,6 @@ unsafe fn dot_q4_0_raw(w: *const u8, x: &[BlockQ8_0]) -> f32 {
         b += count;
     }
     sumf
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_q6_k_raw(w: *const u8, x: &[BlockQ8K]) -> f32 {
-    let nb = x.len();
-    let wb = std::slice::from_raw_parts(w, nb * BLOCK_Q6_K_BYTES);
-    let m4 = _mm256_set1_epi8(0x0f);
-    let m2 = _mm256_set1_epi8(0x03);
-    let m2h = _mm256_set1_epi8(0x0c);
-    let m2hh = _mm256_set1_epi8(0x30);
-    let m32 = _mm256_set1_epi8(32);
-    let mut sums = _mm256_setzero_ps();
-    for (blk, y) in wb.chunks_exact(BLOCK_Q6_K_BYTES).zip(x) {
-        let p = blk.as_ptr();
-        let scales = &blk[192..208];
-        // acc_lo: lanes [0,1,2,3 | 0,1,2,3]; acc_hi: lanes [4,5,6,7 | 4,5,6,7].
-        let mut acc_lo = _mm256_setzero_si256();
-        let mut acc_hi = _mm256_setzero_si256();
-        for h in 0..2 {
-            let ql0 = _mm256_loadu_si256(p.add(64 * h).cast());
-            let ql1 = _mm256_loadu_si256(p.add(64 * h + 32).cast());
-            let qh = _mm256_loadu_si256(p.add(128 + 32 * h).cast());
-            let chunks = [
-                _mm256_or_si256(
-                    _mm256_and_si256(ql0, m4),
-                    _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(ql1, m4),
-                    _mm256_slli_epi16(_mm256_and_si256(qh, m2h), 2),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
-                    _mm256_and_si256(qh, m2hh),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
-                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2hh),
-                ),
-            ];
-            for (c, q) in chunks.into_iter().enumerate() {
-                let q = _mm256_sub_epi8(q, m32);
-                let yq = _mm256_loadu_si256(y.qs.as_ptr().add(128 * h + 32 * c).cast());
-                let pa = _mm256_mullo_epi16(
-                    _mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)),
-                    _mm256_cvtepi8_epi16(_mm256_castsi256_si128(yq)),
-                );
-                let pb = _mm256_mullo_epi16(
-                    _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)),
-                    _mm256_cvtepi8_epi16(_mm256_extracti128_si256(yq, 1)),
-                );
-                let g = 8 * h + 2 * c;
-                let sa = scales[g] as i8 as i16 as u16 as u32;
-                let sb = scales[g + 1] as i8 as i16 as u16 as u32;
-                let s = _mm256_set1_epi32(((sb << 16) | sa) as i32);
-                acc_lo =
-                    _mm256_add_epi32(acc_lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(pa, pb), s));
-                acc_hi =
-                    _mm256_add_epi32(acc_hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(pa, pb), s));
-            }
-        }
-        let l03 = _mm_add_epi32(
-            _mm256_castsi256_si128(acc_lo),
-            _mm256_extracti128_si256(acc_lo, 1),
-        );
-        let l47 = _mm_add_epi32(
-            _mm256_castsi256_si128(acc_hi),
-            _mm256_extracti128_si256(acc_hi, 1),
-        );
-        let lanes = _mm256_cvtepi32_ps(_mm256_set_m128i(l47, l03));
-        let d = f16_at(&blk[208..210]) * y.d;
-        sums = _mm256_add_ps(sums, _mm256_mul_ps(_mm256_set1_ps(d), lanes));
-    }
-    let mut s = [0f32; 8];
-    _mm256_storeu_ps(s.as_mut_ptr(), sums);
-    s.iter().fold(0f32, |acc, &v| acc + v)
 }
 
 #[cfg(test)]

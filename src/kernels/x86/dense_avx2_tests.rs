@@ -72,3 +72,10 @@ fn q6_k_dot_equals_scalar() {
         check_q6_k(dot_q6_k);
     }
 }
+
+#[test]
+fn q6_k_rows_equal_scalar() {
+    if !skip() {
+        check_q6_k_rows(dot_q6_k_rows);
+    }
+}
