@@ -293,3 +293,153 @@ fn compare_side_by_side_and_its_errors() {
     ]);
     assert!(!ok && err.contains("no such file"), "{err}");
 }
+
+/// Adds a `llama-cli` script to a fake build.
+#[cfg(unix)]
+fn add_llama_cli(build: &Path, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = build.join("bin").join("llama-cli");
+    std::fs::write(&exe, script).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A fake llama-cli: keeps a copy of its prompt file, and prints llama.cpp's perf lines
+/// with the depth `tern compare` asked for (read back from `-c` = depth + G + 8 and
+/// `-n` = G + 1) and `eval` = 2 ms per decode call.
+#[cfg(unix)]
+fn fake_llama_cli(saved_prompts: &Path, prompt_tokens: &str) -> String {
+    format!(
+        r#"#!/bin/sh
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -f) f="$2"; shift ;;
+    -n) n="$2"; shift ;;
+    -c) c="$2"; shift ;;
+  esac
+  shift
+done
+g=$((n - 1)); d=$((c - g - 8))
+cp "$f" "{dir}/prompt-$d.txt"
+p={prompt_tokens}
+echo "generated text"
+echo "llama_perf_context_print: prompt eval time =      21.09 ms /   $p tokens (    0.17 ms per token,  5831.04 tokens per second)" >&2
+echo "llama_perf_context_print:        eval time =   $((2 * g)).00 ms /    $g runs   (    2.00 ms per token,   500.00 tokens per second)" >&2
+echo "llama_perf_context_print:       total time =      55.89 ms /   138 tokens" >&2
+"#,
+        dir = saved_prompts.display()
+    )
+}
+
+#[cfg(unix)]
+#[test]
+fn compare_at_depth_runs_llama_cli_on_a_prompt_of_that_many_tokens() {
+    let model = synth("cmp-depth.gguf", "i2_s", "f16");
+    let m = model.to_str().unwrap();
+    let fixture = tmp("fixture-depth.json");
+    std::fs::write(&fixture, fixture_json(&model)).unwrap();
+    let bench_script = format!("#!/bin/sh\ncat '{}'\n", fixture.display());
+    let saved = tmp("saved-prompts");
+    std::fs::create_dir_all(&saved).unwrap();
+    let json_path = tmp("cmp-depth.json");
+    let svg_path = tmp("cmp-depth.svg");
+    let run = |build: &Path| {
+        tern(&[
+            "compare",
+            "--bitnet-cpp",
+            build.to_str().unwrap(),
+            "-m",
+            m,
+            "-p",
+            "8",
+            "-n",
+            "4",
+            "-d",
+            "6,20",
+            "-t",
+            "1",
+            "-r",
+            "2",
+            "--no-logits",
+            "--json",
+            json_path.to_str().unwrap(),
+            "--svg",
+            svg_path.to_str().unwrap(),
+        ])
+    };
+
+    let good = fake_build("depth-build", &bench_script);
+    add_llama_cli(&good, &fake_llama_cli(&saved, "$d"));
+    let (ok, out, err) = run(&good);
+    assert!(ok, "{err}");
+    for row in ["| pp8 ", "| tg4 ", "| tg4 @ d6 ", "| tg4 @ d20 "] {
+        assert!(out.contains(row), "{row} in {out}");
+    }
+    assert!(
+        out.contains("500.00 ± 0.00"),
+        "llama-cli's eval: 4 runs in 8 ms: {out}"
+    );
+    // The prompt files read as exactly the depth in tokens, BOS included.
+    let loaded = Model::load(&model, &LoadParams::default()).unwrap();
+    let tok = loaded.tokenizer().unwrap();
+    for d in [6, 20] {
+        let text = std::fs::read_to_string(saved.join(format!("prompt-{d}.txt"))).unwrap();
+        assert_eq!(tok.tokenize(&text, true, false).unwrap().len(), d, "{text}");
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let tests = doc["tests"].as_array().unwrap();
+    let names: Vec<&str> = tests.iter().map(|t| t["test"].as_str().unwrap()).collect();
+    assert_eq!(names, ["pp8", "tg4", "tg4 @ d6", "tg4 @ d20"]);
+    assert_eq!(tests[2]["tern"]["samples_ts"].as_array().unwrap().len(), 2);
+    assert_eq!(tests[1]["bitnet_cpp_program"], "llama-bench");
+    assert_eq!(tests[2]["bitnet_cpp_program"], "llama-cli");
+    assert!(out.contains("llama-cli's eval time"), "{out}");
+    assert_eq!(
+        tests[3]["bitnet_cpp"]["samples_ns"],
+        serde_json::json!([8000000, 8000000])
+    );
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    check_well_formed(&svg).unwrap();
+    assert!(svg.contains("tg4 @ d20"), "{svg}");
+
+    // llama-cli counts another number of prompt tokens: the depths would differ.
+    let off = fake_build("depth-off-build", &bench_script);
+    add_llama_cli(&off, &fake_llama_cli(&saved, "$((d + 1))"));
+    let (ok, _, err) = run(&off);
+    assert!(
+        !ok && err.contains("read the -d 6 prompt as 7 tokens"),
+        "{err}"
+    );
+
+    // Output without the perf lines: the error shows the end of its stderr.
+    let mute = fake_build("depth-mute-build", &bench_script);
+    add_llama_cli(
+        &mute,
+        "#!/bin/sh\necho 'main: error: unknown argument: --no-warmup' >&2\n",
+    );
+    let (ok, _, err) = run(&mute);
+    assert!(
+        !ok && err.contains("prompt eval time") && err.contains("unknown argument: --no-warmup"),
+        "{err}"
+    );
+
+    // No llama-cli in the build.
+    let bare = fake_build("depth-bare-build", &bench_script);
+    let (ok, _, err) = run(&bare);
+    assert!(
+        !ok && err.contains("-d needs bitnet.cpp's llama-cli"),
+        "{err}"
+    );
+    let (ok, _, err) = tern(&[
+        "compare",
+        "--bitnet-cpp",
+        good.to_str().unwrap(),
+        "-m",
+        m,
+        "-n",
+        "0",
+        "-d",
+        "6",
+    ]);
+    assert!(!ok && err.contains("-d needs a generation length"), "{err}");
+}

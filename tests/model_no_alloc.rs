@@ -122,3 +122,40 @@ fn eval_allocates_nothing() {
         }
     }
 }
+
+/// TL2 weights of the 3B shape: the FFN down projection (8640 columns) is repacked into
+/// I2_S rows padded to 8704, and its activations are zero-padded in the scratch made at
+/// context creation. 124 M weights: debug builds skip it unless `TERN_SLOW_TESTS=1`.
+#[test]
+fn padded_tl2_eval_allocates_nothing() {
+    if cfg!(debug_assertions) && std::env::var_os("TERN_SLOW_TESTS").is_none() {
+        eprintln!("!!! SKIPPED in a debug build (set TERN_SLOW_TESTS=1 or use --release)");
+        return;
+    }
+    let mut spec = SynthSpec::tiny(Architecture::Bitnet);
+    spec.weight_type = TensorType::TL2;
+    (spec.n_embd, spec.n_ff, spec.n_head, spec.n_head_kv) = (3200, 8640, 32, 32);
+    spec.n_layer = 1;
+    let bytes = SynthModel::new(&spec).unwrap().to_gguf().unwrap();
+    let model = Arc::new(
+        Model::from_file(GgufFile::from_bytes(bytes).unwrap(), &LoadParams::default()).unwrap(),
+    );
+    let down = &model.weights().unwrap().layers[0].ffn_down;
+    assert_eq!((down.cols, down.padded_cols), (8640, 8704));
+    for n_threads in [1, 2] {
+        let params = ContextParams {
+            n_ctx: 16,
+            n_batch: 4,
+            kv_type: KvType::F16,
+            logits_all: false,
+            n_threads,
+            n_threads_batch: n_threads,
+        };
+        let mut ctx = Context::new(model.clone(), &params).unwrap();
+        let n = allocations(|| {
+            ctx.eval(&[1, 2, 3, 4]).unwrap();
+            ctx.eval(&[5]).unwrap();
+        });
+        assert_eq!(n, 0, "n_threads {n_threads}");
+    }
+}

@@ -7,7 +7,9 @@
 //! Debug builds (our crate unoptimized) check the first sequence of each file and its
 //! first 4 generated tokens, and skip the f32 model rebuilt for bitnet-tl2; release
 //! builds (or `TERN_REFERENCE_FULL=1`) check everything. Each test prints its table of
-//! max |diff| (`cargo test --release --test reference_logits -- --nocapture`).
+//! max |diff| and the kernels that ran (`cargo test --release --test reference_logits --
+//! --nocapture`). With `TERN_ISA` set, a path the CPU cannot run fails the test instead of
+//! silently falling back (CI forces `neon` and `dotprod` this way under qemu).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +35,20 @@ fn reference_dir() -> Option<PathBuf> {
         dir.display()
     );
     None
+}
+
+/// The kernel path of this process; panics when `TERN_ISA` asked for one it could not
+/// honour, so a run meant for one path cannot pass on another.
+fn kernel_path() -> String {
+    let selection = tern::kernels::selection();
+    if let Some(note) = &selection.note {
+        panic!("{note}");
+    }
+    format!(
+        "{}\nkernels: {}",
+        tern::kernels::system_info(),
+        tern::kernels::table().describe()
+    )
 }
 
 fn full_run() -> bool {
@@ -241,7 +257,10 @@ fn load(path: &Path) -> Model {
 }
 
 fn report(title: &str, rows: &[Row]) {
-    let mut text = format!("\n{title}: max |ours - bitnet.cpp| per file and mode\n");
+    let mut text = format!(
+        "\n{title}: max |ours - bitnet.cpp| per file and mode\n{}\n",
+        kernel_path()
+    );
     text += &format!(
         "{:<52} {:>10} {:>10} {:>9}  greedy\n",
         "file / sequence / mode", "prompt", "generation", "bitwise"
@@ -274,6 +293,7 @@ const I2S_TOL: f32 = 0.2;
 #[test]
 fn bitnet25_matches_bitnet_cpp() {
     let Some(root) = reference_dir() else { return };
+    kernel_path();
     let dir = root.join("bitnet25");
     let mut rows = Vec::new();
     for (file, fmt, tol) in [
@@ -298,6 +318,7 @@ fn bitnet25_matches_bitnet_cpp() {
 #[test]
 fn llama_ternary_matches_bitnet_cpp() {
     let Some(root) = reference_dir() else { return };
+    kernel_path();
     let dir = root.join("llama-ternary");
     let mut rows = Vec::new();
     for (file, fmt, tol) in [
@@ -320,6 +341,7 @@ fn llama_ternary_matches_bitnet_cpp() {
 #[test]
 fn bitnet_tl2_matches_bitnet_cpp() {
     let Some(root) = reference_dir() else { return };
+    kernel_path();
     let dir = root.join("bitnet-tl2");
     let mut rows = Vec::new();
     let i2s_path = dir.join("ggml-model-i2s.gguf");
@@ -393,7 +415,7 @@ fn repacked_weights(model: &Model) -> Vec<(Vec<u8>, f32)> {
         ] {
             assert_eq!(w.ty, TensorType::I2_S, "{}", w.name);
             let b = w.bytes.get(file);
-            let n = w.rows * w.cols / 4;
+            let n = w.rows * w.padded_cols / 4;
             out.push((
                 b[..n].to_vec(),
                 f32::from_le_bytes(b[n..n + 4].try_into().unwrap()),

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use tern::bench::llama_cli::prompt_of_n_tokens;
 use tern::gguf::GgufFile;
 use tern::model::{LoadParams, Model};
 use tern::tokenizer::{ChatMessage, Tokenizer, Utf8Stream};
@@ -210,4 +211,26 @@ fn phi3_special_tokens_strip_whitespace_to_their_right() {
     assert_eq!(spaced, tight);
     assert!(t.is_eog(t.token_id("<|end|>").unwrap()));
     assert_eq!(t.eot(), t.token_id("<|end|>"));
+}
+
+#[test]
+fn depth_prompts_have_exactly_the_asked_token_count() {
+    let Some(dir) = reference_dir() else { return };
+    for name in [
+        "ggml-vocab-llama-bpe.gguf",
+        "ggml-vocab-llama-spm.gguf",
+        "ggml-vocab-gpt-neox.gguf",
+        "ggml-vocab-phi-3.gguf",
+        "ggml-vocab-falcon.gguf",
+    ] {
+        let tok = vocab(&dir, name);
+        let added = tok.tokenize("", true, false).unwrap().len();
+        for n in [added + 1, 128, 1024, 4096] {
+            let text = prompt_of_n_tokens(tok, n).unwrap();
+            let len = tok.tokenize(&text, true, false).unwrap().len();
+            assert_eq!(len, n, "{name}: {n} tokens asked");
+        }
+        let e = prompt_of_n_tokens(tok, added).unwrap_err().to_string();
+        assert!(e.contains("at least"), "{name}: {e}");
+    }
 }

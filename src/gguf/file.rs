@@ -111,6 +111,36 @@ impl GgufFile {
         self.storage.bytes()
     }
 
+    /// Tells the OS that the bytes `range` of the file will not be read again soon (a
+    /// tensor copied into memory at load, such as a repacked TL1/TL2 weight), so that the
+    /// whole pages inside it can leave the process's resident set; a later read pages them
+    /// back in from the file. Advisory: nothing happens for a file held in memory, on
+    /// non-Unix systems, or when the OS refuses.
+    pub fn release(&self, range: std::ops::Range<usize>) {
+        #[cfg(unix)]
+        if let Storage::Mapped(map) = &self.storage {
+            // Whole 4 KiB units inside the range (the map starts on a page boundary).
+            const UNIT: usize = 4096;
+            let start = range.start.div_ceil(UNIT) * UNIT;
+            let end = range.end.min(map.len()) / UNIT * UNIT;
+            if start < end {
+                // SAFETY: the map is read-only (MAP_SHARED, PROT_READ) and never written,
+                // so MADV_DONTNEED drops clean page-cache pages that the next access maps
+                // again from the file: every byte any live borrow sees keeps its value
+                // (under the same contract as the map itself, see `open`).
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start,
+                        end - start,
+                    )
+                };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = range;
+    }
+
     /// The bytes of the tensor described by `info` (an entry of this file's directory).
     pub fn data_of(&self, info: &TensorInfo) -> &[u8] {
         // Bounds were checked at parse time: offset + nbytes <= data section length.

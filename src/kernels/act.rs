@@ -117,6 +117,29 @@ impl QuantizedActivations {
         self.quantize_with(format, x, true)
     }
 
+    /// Quantizes `x` followed by zeros up to `len` values (I8PerRow only): the quants of
+    /// `x` and then `len - x.len()` zero quants. A zero never raises `max|x|` above its
+    /// floor nor adds to the row sum, so the scale and the row sum are those of `x` alone
+    /// — the same row as quantizing the zero-extended `x` — and a kernel reading `len`
+    /// columns of a matrix whose extra columns are zero gives the unpadded product. (For
+    /// weights repacked at load into a type whose blocks are wider than the row.)
+    pub fn quantize_padded_into(
+        &mut self,
+        format: ActivationFormat,
+        x: &[f32],
+        len: usize,
+    ) -> Result<()> {
+        if len != x.len() && (format != ActivationFormat::I8PerRow || len < x.len()) {
+            return Err(Error::invalid(format!(
+                "cannot pad {} {format:?} activations to {len}",
+                x.len()
+            )));
+        }
+        self.quantize_into(format, x)?;
+        self.qs.resize(len, 0);
+        Ok(())
+    }
+
     /// [`quantize_into`](Self::quantize_into) without SIMD (the twin the SIMD building
     /// blocks in [`crate::kernels::simd`] are tested against; same results).
     pub fn quantize_into_scalar(&mut self, format: ActivationFormat, x: &[f32]) -> Result<()> {

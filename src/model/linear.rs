@@ -29,7 +29,8 @@ use crate::kernels::table::{FloatRowDotFn, PrepareFn};
 use crate::kernels::{self, Workers};
 use crate::quant::dense::{self, row_bytes, vec_dot_type};
 use crate::quant::float::{f16_bits_to_f32, f32_to_f16_bits};
-use crate::quant::ternary::TernaryMatrix;
+use crate::quant::i2s;
+use crate::quant::ternary::{pack_ternary, unpack_ternary, TernaryMatrix};
 use crate::quant::TensorType;
 
 /// Ternary types a matmul kernel exists for. (TL1/TL2 weights are repacked at load.)
@@ -81,6 +82,11 @@ pub struct Linear {
     pub rows: usize,
     /// Input features (ggml ne0).
     pub cols: usize,
+    /// Columns of the matrix as stored in `bytes`, which the kernels read: `cols`, except
+    /// for weights repacked at load whose rows were zero-padded to the new type's block
+    /// ([`repack_to_i2s`]); their activations are zero-padded to the same length before
+    /// the kernels see them, which leaves every product unchanged.
+    pub padded_cols: usize,
     /// The bytes of `W`.
     pub bytes: WeightBytes,
     /// A per-tensor factor applied to the product (`blk.N.attn_q.scale` in some `bitnet` files).
@@ -93,6 +99,34 @@ pub struct Linear {
 /// their layout: bitnet.cpp's TL1 and TL2, whose tiling depends on codegen parameters.
 pub fn needs_repack(ty: TensorType) -> bool {
     matches!(ty, TensorType::TL1 | TensorType::TL2)
+}
+
+/// Repacks `rows x cols` weights of type `ty` (TL1 or TL2, see [`needs_repack`]) into
+/// I2_S with the same ternary values and scale, each row padded with zero weights to a
+/// multiple of I2_S's 128-column block. Returns the I2_S bytes and the padded column
+/// count (`cols` when it is already a multiple of 128, as in every shape but the 3B
+/// model's FFN down projection, 8640 columns).
+///
+/// bitnet.cpp's TL2 and I2_S results are bitwise equal (both use per-row int8
+/// activations and one f32 scale), and zero weights against zero activations add nothing
+/// to the exact integer sums, so the padded product is the unpadded one.
+pub fn repack_to_i2s(
+    ty: TensorType,
+    cols: usize,
+    rows: usize,
+    raw: &[u8],
+) -> Result<(Vec<u8>, usize)> {
+    if !needs_repack(ty) {
+        return Err(Error::Internal(format!("{ty} weights are not repacked")));
+    }
+    let w = unpack_ternary(ty, &[cols as u64, rows as u64], raw)?;
+    let padded_cols = cols.div_ceil(i2s::BLOCK_WEIGHTS) * i2s::BLOCK_WEIGHTS;
+    let packed = if padded_cols == cols {
+        pack_ternary(TensorType::I2_S, &w)?
+    } else {
+        pack_ternary(TensorType::I2_S, &w.with_zero_columns(padded_cols)?)?
+    };
+    Ok((packed, padded_cols))
 }
 
 /// Whether [`matmul`] can multiply weights of type `ty`.
@@ -143,29 +177,38 @@ pub struct ActivationScratch {
     rounded_f16: Vec<f32>,
     rows: usize,
     cols: usize,
+    /// The widest quantized row (`cols`, or more for zero-padded weights).
+    quant_cols: usize,
 }
 
 impl ActivationScratch {
     /// Room for `rows` rows of up to `cols` activations, multiplied with the weights
-    /// `linears` (their dense types decide which converted forms are kept).
+    /// `linears` (their dense types decide which converted forms are kept; the quantized
+    /// rows also have room for their padded column counts).
     pub fn new<'a>(
         rows: usize,
         cols: usize,
         linears: impl Iterator<Item = &'a Linear>,
     ) -> Result<ActivationScratch> {
         let mut dense: Vec<(TensorType, Vec<DenseActivations>)> = Vec::new();
+        let linears: Vec<&Linear> = linears.collect();
+        let quant_cols = linears
+            .iter()
+            .filter(|w| w.ty.is_ternary())
+            .map(|w| w.padded_cols)
+            .fold(cols, usize::max);
         // Q8_K's buffers (per-256 scales and sums) also cover the per-row format.
         let mut quant: Vec<QuantizedActivations> = (0..rows)
-            .map(|_| QuantizedActivations::with_capacity(ActivationFormat::Q8K, cols))
+            .map(|_| QuantizedActivations::with_capacity(ActivationFormat::Q8K, quant_cols))
             .collect();
-        let linears: Vec<&Linear> = linears.collect();
         for w in linears.iter().filter(|w| w.ty.is_ternary()) {
             // Let the kernels' prepare hooks size their tables for the widest row.
             if let Some(p) = kernels::table().ternary(w.ty).and_then(|k| k.prepare) {
                 let zeros = vec![0.0f32; w.cols];
+                let format = ActivationFormat::for_type(w.ty)?;
                 for q in quant.iter_mut() {
-                    q.quantize_into(ActivationFormat::for_type(w.ty)?, &zeros)?;
-                    p(w.cols, q);
+                    q.quantize_padded_into(format, &zeros, w.padded_cols)?;
+                    p(w.padded_cols, q);
                 }
             }
         }
@@ -192,12 +235,13 @@ impl ActivationScratch {
             rounded_f16: vec![0.0; rows * cols],
             rows,
             cols,
+            quant_cols,
         })
     }
 
     /// Bytes held (approximately).
     pub fn memory_bytes(&self) -> usize {
-        self.quant.len() * (self.cols * 2 + self.cols / 8)
+        self.quant.len() * (self.quant_cols * 2 + self.quant_cols / 8)
             + self.dense.len() * self.rows * self.cols * 4
     }
 }
@@ -209,7 +253,8 @@ pub struct LinearInput<'a> {
     n: usize,
     k: usize,
     scratch: &'a mut ActivationScratch,
-    quantized: Option<ActivationFormat>,
+    /// The format and (padded) length the quantized rows hold this input in.
+    quantized: Option<(ActivationFormat, usize)>,
     /// The type whose prepare hook last ran on the quantized rows.
     prepared: Option<TensorType>,
     /// Bit `i` set: `scratch.dense[i]` holds this input.
@@ -238,30 +283,42 @@ impl<'a> LinearInput<'a> {
         self.n
     }
 
-    /// The rows quantized in `format` (computed on first use).
-    fn quantized(&mut self, format: ActivationFormat) -> Result<&[QuantizedActivations]> {
-        if self.quantized != Some(format) {
-            for (r, q) in self.scratch.quant[..self.n].iter_mut().enumerate() {
-                q.quantize_into(format, &self.x[r * self.k..][..self.k])?;
+    /// The rows quantized in `format`, zero-padded to `len` values (computed on first
+    /// use).
+    fn quantized(
+        &mut self,
+        format: ActivationFormat,
+        len: usize,
+    ) -> Result<&[QuantizedActivations]> {
+        if self.quantized != Some((format, len)) {
+            if len > self.scratch.quant_cols {
+                return Err(Error::Internal(format!(
+                    "activation rows of {len} values exceed the scratch's {}",
+                    self.scratch.quant_cols
+                )));
             }
-            self.quantized = Some(format);
+            for (r, q) in self.scratch.quant[..self.n].iter_mut().enumerate() {
+                q.quantize_padded_into(format, &self.x[r * self.k..][..self.k], len)?;
+            }
+            self.quantized = Some((format, len));
             self.prepared = None;
         }
         Ok(&self.scratch.quant[..self.n])
     }
 
-    /// The rows quantized for weights of type `ty` and, when its kernel has a prepare
-    /// hook, prepared for it (each computed on first use).
+    /// The rows quantized for weights of type `ty` with `cols` (padded) columns and, when
+    /// its kernel has a prepare hook, prepared for it (each computed on first use).
     fn prepared(
         &mut self,
         ty: TensorType,
+        cols: usize,
         prepare: Option<PrepareFn>,
     ) -> Result<&[QuantizedActivations]> {
-        self.quantized(ActivationFormat::for_type(ty)?)?;
+        self.quantized(ActivationFormat::for_type(ty)?, cols)?;
         if let Some(p) = prepare {
             if self.prepared != Some(ty) {
                 for q in self.scratch.quant[..self.n].iter_mut() {
-                    p(self.k, q);
+                    p(cols, q);
                 }
                 self.prepared = Some(ty);
             }
@@ -368,13 +425,13 @@ pub fn matmul(
             let kernel = table
                 .ternary(ty)
                 .ok_or_else(|| Error::Internal(format!("no {ty} kernel in the dispatch table")))?;
-            let acts = input.prepared(ty, kernel.prepare)?;
+            let acts = input.prepared(ty, w.padded_cols, kernel.prepare)?;
             // Shape, size and scales were validated at load (`check_supported`);
             // validating again would read every block scale of the matrix per product.
             let matrix = TernaryMatrix {
                 ty,
                 rows: m,
-                cols: k,
+                cols: w.padded_cols,
                 data: bytes,
             };
             for a in acts {
@@ -443,6 +500,7 @@ mod tests {
             ty,
             rows,
             cols,
+            padded_cols: cols,
             bytes: WeightBytes::Owned(bytes),
             out_scale: None,
             bias: None,

@@ -6,7 +6,6 @@ use super::config::{Architecture, ModelConfig};
 use super::linear::{self, Linear, WeightBytes};
 use crate::error::{Error, Result};
 use crate::gguf::{GgufFile, TensorInfo};
-use crate::quant::ternary::{pack_ternary, unpack_ternary};
 use crate::quant::TensorType;
 
 /// The weights of one transformer block.
@@ -117,6 +116,7 @@ impl<'a> Loader<'a> {
             ty: info.ty,
             rows: 1,
             cols: n,
+            padded_cols: n,
             bytes: WeightBytes::File(self.byte_range(info)),
             out_scale: None,
             bias: None,
@@ -154,18 +154,20 @@ impl<'a> Loader<'a> {
         base: &str,
     ) -> Result<Linear> {
         let raw = &self.file.bytes()[self.byte_range(info)];
-        let (ty, bytes) = if linear::needs_repack(info.ty) {
+        let (ty, bytes, padded_cols) = if linear::needs_repack(info.ty) {
             // TL1/TL2: no kernel reads their tiled layout; unpack once and keep the same
-            // ternary values and scale as I2_S (bitnet.cpp's TL2 and I2_S results are
-            // bitwise equal: both use per-row int8 activations and one f32 scale).
-            let ctx = |e: Error| e.context(format!("tensor '{}'", info.name));
-            let w = unpack_ternary(info.ty, &info.dims, raw).map_err(ctx)?;
-            let packed = pack_ternary(TensorType::I2_S, &w).map_err(ctx)?;
-            (TensorType::I2_S, WeightBytes::Owned(packed))
+            // ternary values and scale as I2_S, rows zero-padded to 128 columns.
+            let (packed, padded_cols) = linear::repack_to_i2s(info.ty, cols, rows, raw)
+                .map_err(|e| e.context(format!("tensor '{}'", info.name)))?;
+            // The file's copy is not read again: let its pages go (halves the resident
+            // memory of a TL1/TL2 model).
+            self.file.release(self.byte_range(info));
+            (TensorType::I2_S, WeightBytes::Owned(packed), padded_cols)
         } else {
-            (info.ty, WeightBytes::File(self.byte_range(info)))
+            (info.ty, WeightBytes::File(self.byte_range(info)), cols)
         };
-        linear::check_supported(&info.name, ty, cols, rows, bytes.get(self.file.bytes()))?;
+        let stored = bytes.get(self.file.bytes());
+        linear::check_supported(&info.name, ty, padded_cols, rows, stored)?;
         let out_scale = match self.info(&format!("{base}.scale")) {
             None => None,
             Some(s) => {
@@ -179,6 +181,7 @@ impl<'a> Loader<'a> {
             ty,
             rows,
             cols,
+            padded_cols,
             bytes,
             out_scale,
             bias,
@@ -216,6 +219,7 @@ impl ModelWeights {
             ty: embd_info.ty,
             rows: c.n_vocab,
             cols: c.n_embd,
+            padded_cols: c.n_embd,
             bytes: WeightBytes::File(l.byte_range(embd_info)),
             out_scale: None,
             bias: None,

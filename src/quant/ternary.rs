@@ -176,6 +176,36 @@ impl TernaryWeights {
         out
     }
 
+    /// The same matrix with zero columns appended to every row up to `cols` (at least the
+    /// current count). Only for a per-tensor scale: a per-block scale's blocks would move.
+    pub fn with_zero_columns(&self, cols: usize) -> Result<TernaryWeights> {
+        if cols < self.cols {
+            return Err(Error::invalid(format!(
+                "cannot pad {} columns to {cols}",
+                self.cols
+            )));
+        }
+        let WeightScale::PerTensor(s) = self.scale else {
+            return Err(Error::invalid(
+                "zero columns can only be added to a matrix with one scale per tensor",
+            ));
+        };
+        let n = self
+            .rows
+            .checked_mul(cols)
+            .ok_or_else(|| Error::invalid("rows * cols overflows"))?;
+        let mut values = vec![0i8; n];
+        if self.cols > 0 {
+            for (dst, src) in values
+                .chunks_exact_mut(cols)
+                .zip(self.values.chunks_exact(self.cols))
+            {
+                dst[..self.cols].copy_from_slice(src);
+            }
+        }
+        TernaryWeights::new(self.rows, cols, values, WeightScale::PerTensor(s))
+    }
+
     /// Recognises a float tensor whose values are already ternary, `{-a, 0, +a}` for one
     /// `a > 0` (what bitnet.cpp's converters write to F32/F16 files). Errors name the first
     /// value that is neither 0 nor ±a, or a non-finite value.

@@ -14,18 +14,28 @@ use tern::{Error, Result};
 
 use crate::args::Args;
 use crate::bench::parse_list;
+use crate::compare_depth::{run_llama_cli_at_depth, DepthPrompts};
 use crate::compare_logits::compare_logits;
 use crate::compare_run::{find_build, run_bench_json};
 
 const HELP: &str = "\
 usage: tern compare --bitnet-cpp BUILD_DIR -m FILE.gguf [-t 1,2] [-r 5] [-p 512] [-n 128]
-                    [-b 2048] [--json FILE] [--svg FILE] [--no-logits]
+                    [-d 1024,4096] [-b 2048] [--json FILE] [--svg FILE] [--no-logits]
                     [--logits-ctx 64] [--logits-chunks 1]
 
   --bitnet-cpp DIR   a bitnet.cpp build: DIR/bin, DIR/build/bin or DIR holds llama-bench
-                     (and llama-perplexity for the output comparison)
+                     (and llama-perplexity for the output comparison, llama-cli for -d)
   -m FILE            a GGUF file both engines load (e.g. from `tern synth`)
   -t, -p, -n, -b     as llama-bench (lists allowed for -t, -p, -n)
+  -d N,..            also decoding at context depth N: for each depth and each -n G, a test
+                     `tgG @ dN`. bitnet.cpp's llama-bench has no -d, so its side runs
+                     bitnet.cpp's llama-cli on a prompt the model's vocabulary reads as
+                     exactly N tokens (BOS included; checked against the count llama-cli
+                     prints), generating G+1 tokens greedily, and takes its
+                     `eval time = X ms / G runs` (the G decode calls at positions N..N+G-1);
+                     tern's side is `tern bench -p 0 -n G -d N`, which times the same
+                     positions. -p 0 leaves out the prompt tests; the depth tests alternate
+                     with the others in each round
   -r N               alternating rounds: each round runs bitnet.cpp then tern once per
                      thread count, one timed repetition each (default 5)
   --json FILE        results as JSON (default tern-compare.json)
@@ -142,6 +152,8 @@ pub fn to_json(model: &str, build: &Path, rows: &[Compared], logits: Option<Valu
             json!({
                 "test": c.bitnet.test_name(),
                 "n_threads": c.bitnet.n_threads,
+                // Depth rows come from `tern compare -d`, whose bitnet.cpp side is llama-cli.
+                "bitnet_cpp_program": if c.bitnet.n_depth > 0 { "llama-cli" } else { "llama-bench" },
                 "bitnet_cpp": side(&c.bitnet),
                 "tern": side(&c.tern),
                 "ratio_tern_over_bitnet_cpp": r,
@@ -201,6 +213,10 @@ pub fn run(mut args: Args) -> Result<()> {
     let n = args
         .value(&["-n", "--n-gen"])?
         .unwrap_or_else(|| "128".into());
+    let depths = match args.value(&["-d", "--n-depth"])? {
+        Some(d) => parse_list(&d, "-d")?,
+        None => Vec::new(),
+    };
     let b: usize = args.parsed(&["-b", "--batch-size"])?.unwrap_or(2048);
     let json_path = args
         .value(&["--json"])?
@@ -218,7 +234,16 @@ pub fn run(mut args: Args) -> Result<()> {
         )));
     }
     parse_list(&p, "-p")?;
-    parse_list(&n, "-n")?;
+    let n_gens: Vec<usize> = parse_list(&n, "-n")?
+        .into_iter()
+        .filter(|&g| g > 0)
+        .collect();
+    let depths: Vec<usize> = depths.into_iter().filter(|&d| d > 0).collect();
+    if !depths.is_empty() && n_gens.is_empty() {
+        return Err(Error::invalid(
+            "-d needs a generation length: -n G with G > 0",
+        ));
+    }
     if rounds == 0 || threads.contains(&0) {
         return Err(Error::invalid("-r and -t must be at least 1"));
     }
@@ -226,6 +251,21 @@ pub fn run(mut args: Args) -> Result<()> {
     if !Path::new(&model).is_file() {
         return Err(Error::NotFound(format!("-m {model}: no such file")));
     }
+    let llama_cli = match (&build.llama_cli, depths.is_empty()) {
+        (_, true) => None,
+        (Some(cli), false) => Some(cli.clone()),
+        (None, false) => {
+            return Err(Error::NotFound(format!(
+                "-d needs bitnet.cpp's llama-cli next to {} (its llama-bench has no -d); \
+                 build the llama-cli target too",
+                build.llama_bench.display()
+            )))
+        }
+    };
+    let prompts = match &llama_cli {
+        Some(_) => Some(DepthPrompts::write(&model, &depths)?),
+        None => None,
+    };
     let tern_exe = std::env::current_exe()?;
     let mut bitnet_runs = Vec::new();
     let mut tern_runs = Vec::new();
@@ -268,8 +308,47 @@ pub fn run(mut args: Args) -> Result<()> {
             let mut ours = vec!["bench".to_string()];
             ours.extend(common);
             tern_runs.extend(run_bench_json("tern bench", &tern_exe, &ours)?);
+            if let (Some(cli), Some(prompts)) = (&llama_cli, &prompts) {
+                for (depth, file) in &prompts.files {
+                    for &g in &n_gens {
+                        eprintln!(
+                            "tern compare: round {}/{rounds}, {t} threads, tg{g} @ d{depth}: \
+                             bitnet.cpp (llama-cli), then tern",
+                            round + 1
+                        );
+                        bitnet_runs.push(
+                            run_llama_cli_at_depth(cli, &model, file, *depth, g, t, b)
+                                .map_err(|e| e.context(format!("bitnet.cpp at depth {depth}")))?,
+                        );
+                        let ours: Vec<String> = [
+                            "bench",
+                            "-m",
+                            &model,
+                            "-p",
+                            "0",
+                            "-n",
+                            &g.to_string(),
+                            "-d",
+                            &depth.to_string(),
+                            "-t",
+                            &t.to_string(),
+                            "-r",
+                            "1",
+                            "-b",
+                            &b.to_string(),
+                            "-o",
+                            "json",
+                        ]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
+                        tern_runs.extend(run_bench_json("tern bench", &tern_exe, &ours)?);
+                    }
+                }
+            }
         }
     }
+    drop(prompts);
     let rows = pair(&merge_runs(&bitnet_runs), &merge_runs(&tern_runs))?;
 
     let logits = if no_logits {
@@ -295,6 +374,12 @@ pub fn run(mut args: Args) -> Result<()> {
         "\nratio = tern t/s / bitnet.cpp t/s (± from both sides' sample std. dev.); \
          {rounds} alternating rounds, 1 timed run each"
     );
+    if !depths.is_empty() {
+        println!(
+            "rows `tgG @ dN`: bitnet.cpp's t/s is llama-cli's eval time (its G decode calls \
+             after a prompt of N tokens), tern's is `tern bench -p 0 -n G -d N`"
+        );
+    }
     if let Some(a) = &logits {
         println!("{}", a.summary());
     }

@@ -111,7 +111,8 @@ pub fn compare_logits(
     let result = (|| {
         if !out.success {
             return Err(Error::invalid(format!(
-                "bitnet.cpp's llama-perplexity failed:\n{}",
+                "bitnet.cpp's llama-perplexity failed, {}:\n{}",
+                out.status,
                 tail(&out.stderr, 12)
             )));
         }

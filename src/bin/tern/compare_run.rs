@@ -16,6 +16,8 @@ use tern::{Error, Result};
 pub struct BitnetCppBuild {
     pub llama_bench: PathBuf,
     pub llama_perplexity: Option<PathBuf>,
+    /// Needed for `tern compare -d` (llama-bench of bitnet.cpp's age has no `-d`).
+    pub llama_cli: Option<PathBuf>,
 }
 
 /// Finds bitnet.cpp's binaries under `dir`: `dir/bin`, `dir/build/bin` or `dir` itself.
@@ -34,9 +36,11 @@ pub fn find_build(dir: &Path) -> Result<BitnetCppBuild> {
         let bench = bin.join("llama-bench");
         if bench.is_file() {
             let ppl = bin.join("llama-perplexity");
+            let cli = bin.join("llama-cli");
             return Ok(BitnetCppBuild {
                 llama_bench: bench,
                 llama_perplexity: ppl.is_file().then_some(ppl),
+                llama_cli: cli.is_file().then_some(cli),
             });
         }
     }
@@ -52,6 +56,8 @@ pub struct ChildOutput {
     pub stdout: String,
     pub stderr: String,
     pub success: bool,
+    /// How it ended, e.g. `exit status: 1` or `signal: 11 (SIGSEGV) (core dumped)`.
+    pub status: String,
     pub peak_rss_bytes: Option<u64>,
 }
 
@@ -93,6 +99,7 @@ pub fn run_child(program: &Path, args: &[String]) -> Result<ChildOutput> {
         stdout: out_thread.join().unwrap_or_default(),
         stderr: err_thread.join().unwrap_or_default(),
         success: status.success(),
+        status: status.to_string(),
         peak_rss_bytes: peak,
     })
 }
@@ -109,7 +116,8 @@ pub fn run_bench_json(who: &str, program: &Path, args: &[String]) -> Result<Vec<
     let out = run_child(program, args)?;
     if !out.success {
         return Err(Error::invalid(format!(
-            "{who} failed ({} {}):\n{}",
+            "{who} failed, {} ({} {}):\n{}",
+            out.status,
             program.display(),
             args.join(" "),
             tail(&out.stderr, 12)

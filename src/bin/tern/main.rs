@@ -4,6 +4,7 @@ mod args;
 mod bench;
 mod bench_run;
 mod compare;
+mod compare_depth;
 mod compare_logits;
 mod compare_run;
 mod eval;
