@@ -13,8 +13,8 @@
 //! 7-6, 5-4, 3-2, 1-0, so the four unpacked code vectors of a block line up with four
 //! contiguous 32-byte runs of activations.
 //!
-//! One token (decode) runs tiles of 4 rows sharing the activation loads (with a software
-//! prefetch ahead of each row); several tokens (prefill) run blocks of 64 rows × 1024
+//! One token (decode) runs one row after the other, each a sequential stream with a
+//! software prefetch ahead ([`dot_row`]); several tokens (prefill) run blocks of 64 rows × 1024
 //! columns in tiles of 2 rows × 4 tokens ([`gemm_blocked`]).
 
 use std::arch::x86_64::*;
@@ -28,8 +28,7 @@ use crate::quant::ternary::TernaryMatrix;
 /// Blocks whose sums a 16-bit accumulator takes before widening (see the module doc).
 const BLOCKS_PER_WIDEN: usize = 8;
 
-/// How far ahead of each weight row the one-token kernel prefetches (see `dot_tile`):
-/// 2-16 KiB measured alike; 4 KiB is a tile of 4 rows of 2560 columns and more.
+/// How far ahead in the weights the one-token kernel prefetches (see [`dot_row`]).
 const PREFETCH_BYTES: usize = 4096;
 
 /// The dispatch-table entry (see [`crate::kernels::table::TernaryGemmFn`]).
@@ -69,27 +68,11 @@ unsafe fn gemm_rows_avx2(
         out[t * nr + (r - rows.start)] = i2s_epilogue(sumi, a.row_sum(), a.act_scale(), w_scale);
     };
     if acts.len() == 1 {
-        let q = [acts[0].qs().as_ptr()];
-        let mut r = rows.start;
-        while r + 4 <= rows.end {
-            // SAFETY: rows r..r+4 exist, each `row_bytes` long; q holds `cols` quants.
-            let s = unsafe {
-                dot_tile::<4, 1>(
-                    &[wrow(r), wrow(r + 1), wrow(r + 2), wrow(r + 3)],
-                    &q,
-                    nblocks,
-                )
-            };
-            for (i, s) in s.iter().enumerate() {
-                store(0, r + i, s[0]);
-            }
-            r += 4;
-        }
-        while r < rows.end {
-            // SAFETY: as above, one row.
-            let s = unsafe { dot_tile::<1, 1>(&[wrow(r)], &q, nblocks) };
-            store(0, r, s[0][0]);
-            r += 1;
+        let q = acts[0].qs().as_ptr();
+        for r in rows.clone() {
+            // SAFETY: row r exists and is `row_bytes` long; q holds `cols` quants.
+            let s = unsafe { dot_row(wrow(r), q, nblocks) };
+            store(0, r, s);
         }
         return;
     }
@@ -257,82 +240,81 @@ unsafe fn gemm_tile<const T: usize>(
     sums
 }
 
-/// `Σ code·q` for `R` weight rows × `T` activation rows, each `nblocks` I2_S blocks long.
+/// Blocks whose sums [`dot_row`]'s 16-bit accumulators take before widening: its
+/// four-times accumulator gains at most 2·(2·12·128) = 6144 per block in magnitude, so four
+/// blocks stay below 2^15.
+const BLOCKS_PER_WIDEN_ROW: usize = 4;
+
+/// `Σ code·q` of one weight row with one activation row, `nblocks` I2_S blocks long: the
+/// one-token (decode) kernel, bound by the weight stream.
+///
+/// Each row is one sequential stream (whole rows one after the other), which the hardware
+/// prefetcher follows, helped by a software prefetch [`PREFETCH_BYTES`] ahead (one per
+/// 64-byte line). Unpacking takes one shift per 32 bytes: bits 7-6 and 3-2 of each byte
+/// are masked in place (`& 0b1100` of the byte shifted right by 4, and of the byte), which
+/// gives their codes times 4; those products go to their own accumulators, whose exact
+/// sum is divided by 4 at the end. Bits 5-4 and 1-0 (`& 0b11`) give the codes as they are.
 ///
 /// # Safety
-/// AVX2 must be available; each `w[i]` must be readable for `32 * nblocks` bytes and each
-/// `q[i]` for `128 * nblocks` bytes.
+/// AVX2 must be available; `w` must be readable for `32 * nblocks` bytes and `q` for
+/// `128 * nblocks` bytes.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn dot_tile<const R: usize, const T: usize>(
-    w: &[*const u8; R],
-    q: &[*const i8; T],
-    nblocks: usize,
-) -> [[i32; T]; R] {
-    let mask = _mm256_set1_epi8(3);
+unsafe fn dot_row(w: *const u8, q: *const i8, nblocks: usize) -> i32 {
+    let low2 = _mm256_set1_epi8(0b11);
+    let high2 = _mm256_set1_epi8(0b1100);
     let ones = _mm256_set1_epi16(1);
-    let mut acc32 = [[_mm256_setzero_si256(); T]; R];
+    let mut acc = _mm256_setzero_si256();
     let mut b = 0;
     while b < nblocks {
-        let end = (b + BLOCKS_PER_WIDEN).min(nblocks);
-        let mut acc16 = [[_mm256_setzero_si256(); T]; R];
+        let end = (b + BLOCKS_PER_WIDEN_ROW).min(nblocks);
+        // x1: Σ code·q of planes 1 and 3; x4: 4·Σ code·q of planes 0 and 2.
+        let mut x1 = _mm256_setzero_si256();
+        let mut x4 = _mm256_setzero_si256();
         while b < end {
-            if T == 1 && b % 2 == 0 {
-                // One token: the kernel is bound by the weight stream. The R rows of a tile
-                // are R short streams (2560 columns are 10 cache lines per row) that restart
-                // every tile, too short for the hardware prefetcher to pick up; asking for
-                // the line PREFETCH_BYTES ahead of each (one per 64-byte line) keeps the
-                // loads fed: +50-70% GEMV throughput from memory on Zen 3 (docs/PERF.md).
-                for wr in w {
-                    // A prefetch never faults; `wrapping_add` keeps the address arithmetic
-                    // defined past the end of the weights.
-                    _mm_prefetch::<_MM_HINT_T0>(wr.wrapping_add(b * 32 + PREFETCH_BYTES).cast());
-                }
+            if b % 2 == 0 {
+                // A prefetch never faults; `wrapping_add` keeps the address arithmetic
+                // defined past the end of the weights.
+                _mm_prefetch::<_MM_HINT_T0>(w.wrapping_add(b * 32 + PREFETCH_BYTES).cast());
             }
-            for r in 0..R {
-                // SAFETY: block b of row r is inside its 32 * nblocks bytes.
-                let wv = unsafe { _mm256_loadu_si256(w[r].add(b * 32) as *const __m256i) };
-                let c0 = _mm256_and_si256(_mm256_srli_epi16::<6>(wv), mask);
-                let c1 = _mm256_and_si256(_mm256_srli_epi16::<4>(wv), mask);
-                let c2 = _mm256_and_si256(_mm256_srli_epi16::<2>(wv), mask);
-                let c3 = _mm256_and_si256(wv, mask);
-                for t in 0..T {
-                    // SAFETY: quants b*128 .. b*128+128 are inside the row.
-                    let (a0, a1, a2, a3) = unsafe {
-                        let p = q[t].add(b * 128) as *const __m256i;
-                        (
-                            _mm256_loadu_si256(p),
-                            _mm256_loadu_si256(p.add(1)),
-                            _mm256_loadu_si256(p.add(2)),
-                            _mm256_loadu_si256(p.add(3)),
-                        )
-                    };
-                    let s01 = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(c0, a0),
-                        _mm256_maddubs_epi16(c1, a1),
-                    );
-                    let s23 = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(c2, a2),
-                        _mm256_maddubs_epi16(c3, a3),
-                    );
-                    acc16[r][t] = _mm256_add_epi16(acc16[r][t], _mm256_add_epi16(s01, s23));
-                }
-            }
+            // SAFETY: block b is inside the row's 32 * nblocks bytes and the
+            // activations' 128 * nblocks quants.
+            let (wv, a0, a1, a2, a3) = unsafe {
+                let p = q.add(b * 128) as *const __m256i;
+                (
+                    _mm256_loadu_si256(w.add(b * 32) as *const __m256i),
+                    _mm256_loadu_si256(p),
+                    _mm256_loadu_si256(p.add(1)),
+                    _mm256_loadu_si256(p.add(2)),
+                    _mm256_loadu_si256(p.add(3)),
+                )
+            };
+            // Across the 16-bit shift, bits of the next byte land in bits 7-4 of each
+            // byte: the masks below keep only bits 3-0.
+            let hi = _mm256_srli_epi16::<4>(wv);
+            let c0_x4 = _mm256_and_si256(hi, high2);
+            let c1 = _mm256_and_si256(hi, low2);
+            let c2_x4 = _mm256_and_si256(wv, high2);
+            let c3 = _mm256_and_si256(wv, low2);
+            x4 = _mm256_add_epi16(
+                x4,
+                _mm256_add_epi16(
+                    _mm256_maddubs_epi16(c0_x4, a0),
+                    _mm256_maddubs_epi16(c2_x4, a2),
+                ),
+            );
+            x1 = _mm256_add_epi16(
+                x1,
+                _mm256_add_epi16(_mm256_maddubs_epi16(c1, a1), _mm256_maddubs_epi16(c3, a3)),
+            );
             b += 1;
         }
-        for r in 0..R {
-            for t in 0..T {
-                acc32[r][t] = _mm256_add_epi32(acc32[r][t], _mm256_madd_epi16(acc16[r][t], ones));
-            }
-        }
+        // Every term of x4 is 4·code·q, so each 32-bit lane of its widened sums divides
+        // exactly.
+        let x4 = _mm256_srai_epi32::<2>(_mm256_madd_epi16(x4, ones));
+        acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(x1, ones), x4));
     }
-    let mut sums = [[0i32; T]; R];
-    for r in 0..R {
-        for t in 0..T {
-            sums[r][t] = hsum_i32(acc32[r][t]);
-        }
-    }
-    sums
+    hsum_i32(acc)
 }
 
 /// The sum of the eight 32-bit lanes.
