@@ -15,6 +15,7 @@ pub mod attn_avx2;
 pub mod dense_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod elementwise_avx2;
+#[cfg(target_arch = "x86_64")]
 mod q6k_avx2;
 
 #[cfg(target_arch = "x86_64")]
